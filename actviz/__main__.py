@@ -1,0 +1,5 @@
+import sys
+
+from actviz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,15 @@
+"""actviz: the Streamlit entry point.  Declares the pages; each page is a thin view over actviz/."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.pages import PAGES
+
+st.set_page_config(page_title="actviz: activation functions, explored", page_icon="📈", layout="wide")
+
+current = st.navigation([
+    st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
+    for p in PAGES
+])
+current.run()

@@ -1,0 +1,47 @@
+"""Small Streamlit helpers the pages share: URL sync, widget seeding, messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import streamlit as st
+
+
+def seed(key: str, value: Any) -> None:
+    """Give a widget its starting value through session state (only if it has none yet).
+
+    Widgets are then created without ``value=``, so Streamlit never sees two sources of truth.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def sync_query_params(encoded: Mapping[str, str]) -> None:
+    """Make the address bar hold exactly ``encoded`` (only writes when something changed)."""
+    current = {k: (v[-1] if isinstance(v, list) else v) for k, v in st.query_params.to_dict().items()}
+    if current != dict(encoded):
+        st.query_params.from_dict(dict(encoded))
+
+
+def show_warnings(warnings: Iterable[str], prefix: str = "Some settings in the link were not valid") -> None:
+    items = list(warnings)
+    if items:
+        st.warning(prefix + " and were replaced by defaults:\n\n" + "\n".join(f"- {w}" for w in items),
+                   icon="⚠️")
+
+
+def ensure_app_navigation() -> None:
+    """Route every page through app.py's st.navigation, even on a fresh server.
+
+    Streamlit treats a ``pages/`` folder as its older multipage mode until some session has run
+    ``st.navigation``.  If a server's first visitor opens a shared link such as ``/gallery``,
+    Streamlit would run ``pages/gallery.py`` on its own, skipping app.py (page titles, layout,
+    navigation).  Switching the process to navigation mode and rerunning sends this and every later
+    run through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -1,0 +1,23 @@
+"""The app's pages in one list: app.py declares them, the home page links to them, tests walk them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    blurb: str
+    default: bool = False
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("pages/home.py", "Home", ":material/home:", "home", "What actviz is for.", default=True),
+    PageInfo("pages/gallery.py", "Gallery", ":material/show_chart:", "gallery",
+             "Every activation with its autograd derivatives, saturation zones, properties and "
+             "formulas; type your own formula too."),
+)
