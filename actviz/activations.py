@@ -298,7 +298,8 @@ _register(Activation(
     "What is left of x after removing tanh: flat near zero, linear far from it."))
 _register(Activation(
     "softshrink", "Softshrink",
-    r"\mathrm{Softshrink}(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
+    r"\mathrm{Softshrink}(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\ "
+    r"0 & \text{otherwise} \end{cases}",
     lambda x, lambd: F.softshrink(x, lambd),
     "Soft thresholding: shrinks every value towards zero by λ and zeroes the small ones (used in "
     "sparse coding).",
