@@ -17,3 +17,37 @@ os.environ.setdefault("ACTVIZ_TESTING", "1")
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """One Streamlit server for the browser tests of a session."""
+    from tests.browser_helpers import require_browser, streamlit_server
+
+    require_browser()
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from tests.browser_helpers import launch_chromium, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh browser page that records uncaught page errors in ``page.errors``."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+    yield pg
+    context.close()

@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install the app's dependencies, start the app (http://localhost:8501)
+#   make test   also install test tools and (Debian, as root) Chromium, then run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8501
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast lint bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.deps
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+browser:
+	@bash scripts/ensure-chromium.sh
+
+test: $(VENV)/.dev-deps browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything except the real-browser tests (quicker while editing).
+test-fast: $(VENV)/.dev-deps
+	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.deps
+	$(BIN)/python -m actviz bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

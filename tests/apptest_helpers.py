@@ -1,0 +1,39 @@
+"""Helpers for AppTest-based page tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def open_page(page: str | None = None, query: dict[str, str] | None = None, timeout: float = 120) -> AppTest:
+    """Run app.py like a browser would (optionally with ?query), then switch to ``page``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def figures(at: AppTest) -> list[dict[str, Any]]:
+    """Every Plotly chart on the page as its figure JSON."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def traces(fig: dict[str, Any], series: str | None = None) -> list[dict[str, Any]]:
+    out = fig["data"]
+    if series is not None:
+        out = [t for t in out if (t.get("meta") or {}).get("series") == series]
+    return out
+
+
+def assert_clean(at: AppTest) -> None:
+    """No uncaught exception rendered on the page."""
+    assert not at.exception, [e.value for e in at.exception]
