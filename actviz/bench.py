@@ -8,9 +8,9 @@ here is a pass/fail unit test; the report says whether each target was met on th
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import os
-import json
 import platform
 import statistics
 import subprocess

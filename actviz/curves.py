@@ -49,6 +49,8 @@ def derivatives(fn, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             (d2y,) = torch.autograd.grad(dy.sum(), x, allow_unused=True, materialize_grads=True)
         else:  # piecewise-linear f: autograd's f' is constant in x
             d2y = torch.zeros_like(x)
+    # Some ops (abs, sign) return an efficient ZeroTensor as a derivative; it cannot become numpy.
+    dy, d2y = (torch.zeros_like(x) + t if t._is_zerotensor() else t for t in (dy, d2y))
     return y.detach(), dy.detach(), d2y.detach()
 
 
@@ -115,6 +117,21 @@ def _find_jumps(fn, x: np.ndarray, values: tuple[np.ndarray, ...]) -> dict[int, 
         lo_list.append(x[idx])
         hi_list.append(x[idx + 1])
         order_list.append(np.full(idx.size, order))
+        # A grid point exactly on a jump where torch's convention value lies between the one-sided
+        # limits (abs'(0) = 0, maximum's tie gradient 1/2, softsign''(0) = 0) splits the jump over
+        # two cells, neither of which stands out from the other: look at pairs of cells too.
+        if d.size >= 2:
+            d2 = np.abs(g[2:] - g[:-2])
+            outer = np.fmax(np.nan_to_num(np.concatenate([[0.0], d[:-2]])),
+                            np.nan_to_num(np.concatenate([d[2:], [0.0]])))
+            pair = (np.isfinite(d2) & (d2 > _JUMP_RTOL * scale) & (d2 > 3.0 * outer)
+                    & ~cand[:-1] & ~cand[1:])
+            idx2 = np.flatnonzero(pair)
+            if idx2.size > _MAX_CANDIDATES:
+                idx2 = idx2[np.argsort(-d2[idx2])[:_MAX_CANDIDATES]]
+            lo_list.append(x[idx2])
+            hi_list.append(x[idx2 + 2])
+            order_list.append(np.full(idx2.size, order))
     if not lo_list or sum(a.size for a in lo_list) == 0:
         return {}
     lo = np.concatenate(lo_list)
@@ -174,7 +191,9 @@ def compute_curve(choice: ActivationChoice, xmin: float = -5.0, xmax: float = 5.
 @lru_cache(maxsize=128)
 def _compute_curve_cached(choice: ActivationChoice, xmin: float, xmax: float, points: int) -> Curve:
     fn = choice.function()
-    x_t = torch.linspace(xmin, xmax, points, dtype=torch.float64)
+    # numpy's linspace (unlike torch's) puts grid points such as x = 0 exactly where they belong, so
+    # f'(0) shows torch's convention value rather than f' at +-1e-17.
+    x_t = torch.from_numpy(np.linspace(xmin, xmax, points))
     y, dy, d2y = _evaluate_guarded(choice, fn, x_t)
     x = x_t.numpy()
     if not np.isfinite(y).any():

@@ -50,6 +50,8 @@ class _Function:
     min_args: int
     max_args: int
     grows_exponentially: bool = False
+    # Catalogue calls take their parameters (every argument after x) as numbers, not curves.
+    constant_params: bool = False
 
 
 def _step(x: Tensor) -> Tensor:
@@ -70,7 +72,7 @@ def _catalogue_function(act: activations.Activation) -> _Function:
             values[name] = float(value.reshape(-1)[0]) if value.numel() else math.nan
         return act.fn(x, **act.resolve_params(values))
 
-    return _Function(call, 1, 1 + len(names))
+    return _Function(call, 1, 1 + len(names), constant_params=True)
 
 
 FUNCTIONS: dict[str, _Function] = {
@@ -236,6 +238,10 @@ class _Checker:
                 want = (str(spec.min_args) if spec.min_args == spec.max_args
                         else f"{spec.min_args} to {spec.max_args}")
                 raise self.refuse(node, f"{name}() takes {want} argument(s), got {len(node.args)}")
+            if spec.constant_params and any(isinstance(n, ast.Name) and n.id == "x"
+                                            for a in node.args[1:] for n in ast.walk(a)):
+                raise self.refuse(node, f"{name}()'s parameters must be numbers or declared "
+                                        f"parameters, not depend on x")
             if spec.grows_exponentially and inside_exp:
                 raise self.refuse(node, f"{name}() inside another exponential overflows for almost "
                                         f"every x; nested exponentials are not allowed")

@@ -23,7 +23,7 @@ MAX_SELECTED = 12
 EPS_MAX = 0.5  # saturation threshold slider range [0, EPS_MAX]
 CUSTOM_PARAM_RANGE = (-10.0, 10.0)  # slider range for a custom expression's parameters
 DEFAULT_CUSTOM = "x * sigmoid(beta * x)"
-DEFAULT_CUSTOM_PARAMS = "beta=1.0"
+DEFAULT_CUSTOM_PARAMS = "beta=1"  # as format_assignments writes it, so the default round-trips
 
 
 def _first(value: Any) -> str | None:
@@ -73,7 +73,8 @@ def _choice_of(qp: QueryParams, key: str, options: tuple[str, ...], default: str
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}" if math.isfinite(value) else "0"
+    # 15 significant digits: short for slider values, exact for any number a person types.
+    return f"{value:.15g}" if math.isfinite(value) else "0"
 
 
 @dataclass
@@ -205,8 +206,8 @@ def encode_gallery(state: GalleryState) -> dict[str, str]:
     if state.custom_on:
         out["custom"] = "1"
         out["expr"] = state.custom_expr
-        if state.custom_params:
-            out["eparams"] = state.custom_params
+        # Written even when empty: a missing key would decode to the default "beta=1".
+        out["eparams"] = state.custom_params
     return out
 
 
