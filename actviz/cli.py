@@ -96,6 +96,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from actviz import datasets
+
+    entries = [{"name": n, "title": datasets.TITLES[n], "synthetic": n in datasets.SYNTHETIC,
+                "ready": datasets.available(n, args.data_dir), "status": datasets.status(n, args.data_dir)}
+               for n in datasets.NAMES]
+    if args.json:
+        _emit(entries)
+    else:
+        for e in entries:
+            print(f"{e['name']:14s} {e['status']}")
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from actviz import datasets
+
+    tty = sys.stderr.isatty()
+
+    def progress(fraction: float, message: str) -> None:
+        finished = not message.endswith(" MB")  # "...: 3.1 of 9.9 MB" while bytes arrive
+        if tty:
+            sys.stderr.write(f"\r{fraction:4.0%} {message:70.70s}" + ("\n" if finished else ""))
+        elif finished:  # one line per file when stderr is a log
+            sys.stderr.write(f"{message}\n")
+        sys.stderr.flush()
+
+    target = datasets.download(args.name, args.data_dir, progress=progress)
+    print(f"{datasets.TITLES[args.name]} is ready in {target}")
+    return 0
+
+
 # --- wiring --------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer repeats (for smoke tests)")
     p.add_argument("--only", action="append", help="run only the named sections (repeatable)")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("data", help="datasets: list them with their status, download MNIST / FashionMNIST")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    q = data_sub.add_parser("list", help="every dataset with its status")
+    q.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the IDX files (default: $ACTVIZ_DATA_DIR, else ./data)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_data_list)
+    q = data_sub.add_parser("download", help="fetch MNIST or FashionMNIST (MD5-verified); progress on stderr")
+    q.add_argument("name", choices=("mnist", "fashion_mnist"), help="which dataset")
+    q.add_argument("--data-dir", metavar="DIR",
+                   help="files go to DIR/NAME/ (default: $ACTVIZ_DATA_DIR, else ./data)")
+    q.set_defaults(func=cmd_data_download)
 
     return parser
 
