@@ -324,11 +324,24 @@ def _bound(x: np.ndarray, y: np.ndarray, finite: np.ndarray, lower: bool) -> tup
             return sign * math.inf, "(-∞" if lower else "∞)"
     # float64 rounds tanh(x) to exactly 1 beyond x ~ 19, so only |x| <= 10 counts as attaining.
     attained = bool((s_f[np.abs(x) <= 10.0 + 1e-9] >= top).any())
+    if not attained:
+        top = _limit_at_edge(x, s_f, top)
     value = sign * top
     txt = _fmt(value)
     if lower:
         return value, ("[" if attained else "(") + txt
     return value, txt + ("]" if attained else ")")
+
+
+def _limit_at_edge(x: np.ndarray, s: np.ndarray, top: float) -> float:
+    """A bound still being approached at |x| = 1000, extrapolated as s = L - c/|x| (Softsign: 1, not 0.999)."""
+    i = int(np.argmax(s))
+    if abs(x[i]) < X_LIMIT - 1e-9:
+        return top
+    far, near = x[i], x[int(np.argmin(np.abs(x - x[i] / 2)))]
+    s_far, s_near = s[i], s[int(np.argmin(np.abs(x - near)))]
+    limit = (abs(far) * s_far - abs(near) * s_near) / (abs(far) - abs(near))
+    return limit if top < limit < top + 0.01 * (1 + abs(top)) else top
 
 
 def _fmt(v: float) -> str:

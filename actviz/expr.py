@@ -321,6 +321,10 @@ def parse_expression(source: str, params: Iterable[str] = ()) -> Expression:
         raise ExpressionError("the expression could not be read (too deeply nested or malformed)") from None
     checker = _Checker(text, set(declared))
     compiled = checker.compile(tree.body)
+    unused = [p for p in declared if p not in checker.used_params]
+    if unused:
+        raise ExpressionError(f"parameter(s) {', '.join(unused)} are declared but not used in the formula; "
+                              "remove them or use them")
     return Expression(text, declared, compiled)
 
 
