@@ -28,6 +28,11 @@ import torch
 SECTIONS: dict[str, str] = {
     "catalogue": "actviz.bench:bench_catalogue",
     "gallery_rerun": "script:bench/gallery_rerun.py",
+    "training_throughput": "actviz.bench_training:bench_training_throughput",
+    "k_activations": "actviz.bench_training:bench_k_activations",
+    "gallery_under_training": "script:bench/gallery_under_training.py",
+    "gradient_diagnostics": "actviz.bench_diagnostics:bench_diagnostics",
+    "dead_neurons": "actviz.bench_diagnostics:bench_dead_neurons",
 }
 ROOT = Path(__file__).resolve().parent.parent
 

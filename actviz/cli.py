@@ -128,6 +128,187 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CliSink:
+    """Collects what the engine reports; prints one progress line per epoch on stderr unless --json."""
+
+    def __init__(self, labels: list[str], epochs: int, quiet: bool):
+        self.labels, self.epochs, self.quiet = labels, epochs, quiet
+        self.history: list[list[dict[str, Any]]] = [[] for _ in labels]
+        self.final: list[dict[str, Any]] = [{} for _ in labels]
+
+    def run_started(self, run: int) -> None:
+        pass
+
+    def live_point(self, run: int, epoch_float: float, train_loss: float, progress: float) -> None:
+        pass
+
+    def epoch_done(self, run, record, layer_grad_norms, boundary) -> None:
+        self.history[run].append(record)
+        if not self.quiet:
+            sys.stderr.write(f"[{self.labels[run]}] epoch {record['epoch']}/{self.epochs}: train loss "
+                             f"{record['train_loss']:.4f}, val acc {record['val_acc']:.2%}, test acc "
+                             f"{record['test_acc']:.2%} ({record['seconds']:.2f} s)\n")
+            sys.stderr.flush()
+
+    def run_finished(self, run, status, message, summary) -> None:
+        self.final[run] = {"status": status, "message": message, **summary}
+        if not self.quiet and message:
+            sys.stderr.write(f"[{self.labels[run]}] {status}: {message}\n")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from actviz import checkpoint, datasets, models, training
+
+    if args.csv:
+        try:
+            content = open(args.csv, "rb").read(int(200e6))
+        except OSError as exc:
+            raise InputError(f"cannot read {args.csv}: {exc.strerror}") from None
+        spec = datasets.register_csv(content, args.label)
+    else:
+        if args.label:
+            raise InputError("--label only applies with --csv FILE")
+        spec = datasets.DatasetSpec(name=args.dataset, n_samples=args.samples, noise=args.noise,
+                                    seed=args.data_seed, data_dir=args.data_dir, max_train=args.max_train)
+    per_activation: dict[str, dict[str, str]] = {}
+    for key, value in parse_assignments(args.param).items():
+        name, dot, pname = key.partition(".")
+        if not dot:
+            raise InputError(f"--param for training is NAME.KEY=VALUE, e.g. swish.beta=1.5 (got {key!r})")
+        per_activation.setdefault(name, {})[pname] = value
+    acts = training.parse_activation_list(args.activations, per_activation, args.learn or ())
+    cfg = training.TrainConfig(
+        dataset=spec, activations=acts, hidden=models.parse_hidden(args.hidden),
+        init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+        seed=args.seed)
+    sink = _CliSink([a.key for a in acts], cfg.epochs, quiet=args.json)
+    runs = training.train(cfg, sink)
+    out: dict[str, Any] = {"config": cfg.to_json(), "runs": {}}
+    for i, (act, run) in enumerate(zip(acts, runs, strict=True)):
+        name = act.key if act.is_custom or act.params else act.name
+        final = sink.final[i]
+        out["runs"][name] = {"status": final.get("status"), "message": final.get("message", ""),
+                             "history": sink.history[i], "test_acc": final.get("test_acc"),
+                             "best_epoch": final.get("best_epoch"), "dead_fraction": final.get("dead_fraction"),
+                             "learned": final.get("learned", {})}
+        if args.save:
+            import pathlib
+
+            folder = pathlib.Path(args.save)
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = "custom" if act.is_custom else act.name
+            (folder / f"{stem}_{i}.zip").write_bytes(checkpoint.save(run.model, {"dataset": {"spec": spec.key()}}))
+    if args.json:
+        _emit(_json_safe(out))
+    else:
+        for name, run in out["runs"].items():
+            acc = run["test_acc"]
+            print(f"{name:24s} {run['status']:9s} test accuracy {acc:.2%} (best epoch {run['best_epoch']})"
+                  if acc is not None else f"{name:24s} {run['status']}")
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf (a diverged run's loss) become null so the output is strict JSON."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _network_setup(args: argparse.Namespace):
+    """(dataset, hidden, activation choice, init) from the shared gradients/neurons options."""
+    from actviz import choice, datasets, models
+
+    params = parse_assignments(args.param)
+    if args.expr is not None:
+        if args.activation:
+            raise InputError("give either --activation NAME or --expr, not both")
+        chosen = choice.custom(args.expr, params)
+    else:
+        if not args.activation:
+            raise InputError("give --activation NAME (see: python -m actviz activations) or --expr")
+        chosen = choice.choose(args.activation, params)
+    spec = datasets.DatasetSpec(name=args.dataset, n_samples=args.samples, noise=args.noise, seed=args.data_seed,
+                                data_dir=args.data_dir)
+    hidden = models.parse_hidden(args.hidden)
+    init = models.InitSpec(name=args.init, std=args.init_std, low=args.init_a, high=args.init_b,
+                           value=args.init_value, bias=args.bias_init)
+    return datasets.load(spec), hidden, chosen, init
+
+
+def cmd_gradients(args: argparse.Namespace) -> int:
+    from actviz import diagnostics
+
+    ds, hidden, chosen, init = _network_setup(args)
+    comp = diagnostics.compare_at_init(ds, hidden, [chosen], init, args.seed, args.batch_size, args.eps, dead=False)
+    report = comp.reports[0]
+    out = {"dataset": ds.description, "sizes": list(comp.sizes), "init": init.as_dict(), "seed": args.seed,
+           **report.to_json()}
+    if args.json:
+        _emit(_json_safe(out))
+    else:
+        print(f"{report.label} on {ds.description}; batch {report.batch_size}, loss {report.loss:.4f}")
+        print(f"  {'layer':16s} {'‖∇W‖₂':>10s} {'mean |g|':>10s} {'std':>10s} {'exactly 0':>10s}")
+        for layer in report.layers:
+            print(f"  {layer.name:16s} {layer.grad_norm:10.3e} {layer.grad_mean_abs:10.3e} {layer.grad_std:10.3e} "
+                  f"{layer.zero_fraction:10.1%}")
+        for h in report.hidden:
+            print(f"  {h.name:16s} saturated {h.saturated_fraction:6.1%}  exactly 0 {h.zero_fraction:6.1%}  "
+                  f"mean {h.mean:+.3f}  std {h.std:.3f}")
+    return 0
+
+
+def cmd_neurons(args: argparse.Namespace) -> int:
+    from actviz import diagnostics, models
+
+    ds, hidden, chosen, init = _network_setup(args)
+    if not hidden:
+        raise InputError("a network without hidden layers has no neurons to count; give --hidden")
+    model = models.build_mlp(ds.n_features, hidden, models.output_size(ds.n_classes), chosen, init, args.seed)
+    dead = diagnostics.dead_neurons(model, ds.x_train, eps=diagnostics.check_eps(args.eps))
+    out = {"activation": chosen.as_dict(), "label": chosen.label, "dataset": ds.description, "hidden": list(hidden),
+           "init": init.as_dict(), "seed": args.seed, "eps": args.eps, **dead.to_json()}
+    if args.json:
+        _emit(_json_safe(out))
+    else:
+        print(f"{chosen.label} at init, {dead.n_samples:,} training samples: {dead.total} dead units "
+              f"({dead.total_fraction:.1%})")
+        for i, (c, u, f, sat) in enumerate(zip(dead.counts, dead.sizes, dead.fractions, dead.saturated_fraction or [])):
+            print(f"  H{i + 1} ({u:4d} units): dead {c:4d} ({f:6.1%})  saturated |f'| < {args.eps:g}: {sat:6.1%}")
+    return 0
+
+
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activation", help="catalogue name, e.g. relu (see: python -m actviz activations)")
+    p.add_argument("--expr", help="custom activation in x, e.g. 'x * sigmoid(beta * x)'")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="activation parameter (repeatable)")
+    p.add_argument("--hidden", default="512,256,256,128", help="hidden sizes, e.g. 512,256 or 256x5,128x5 "
+                   "(default 512,256,256,128)")
+    p.add_argument("--dataset", default="digits", help="moons, circles, xor, spiral, gaussian, digits, mnist, "
+                   "fashion_mnist (default digits)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with MNIST/FashionMNIST files")
+    p.add_argument("--samples", type=int, default=1000, help="synthetic datasets: number of points")
+    p.add_argument("--noise", type=float, default=0.2, help="synthetic datasets: noise level")
+    p.add_argument("--data-seed", type=int, default=0, help="seed for generating and splitting the data")
+    p.add_argument("--init", default="default", help="weight init: default, xavier_uniform, xavier_normal, "
+                   "kaiming_uniform, kaiming_normal, normal, uniform, zeros, constant")
+    p.add_argument("--init-std", type=float, default=1.0, help="std of the 'normal' init (default 1)")
+    p.add_argument("--init-a", type=float, default=-1.0, help="lower bound of the 'uniform' init (default -1)")
+    p.add_argument("--init-b", type=float, default=1.0, help="upper bound of the 'uniform' init (default 1)")
+    p.add_argument("--init-value", type=float, default=0.0, help="value of the 'constant' init (default 0)")
+    p.add_argument("--bias-init", type=float, help="constant for every bias (default: the init's own)")
+    p.add_argument("--seed", type=int, default=42, help="initial weights and batch (default 42)")
+    p.add_argument("--eps", type=float, default=0.05, help="saturated where |f'(z)| < EPS (default 0.05)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 # --- wiring --------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +347,42 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-dir", metavar="DIR",
                    help="files go to DIR/NAME/ (default: $ACTVIZ_DATA_DIR, else ./data)")
     q.set_defaults(func=cmd_data_download)
+
+    p = sub.add_parser("train", help="train activations side by side (same data, same initial weights)")
+    p.add_argument("--dataset", default="moons", help="moons, circles, xor, spiral, gaussian, digits, mnist, "
+                   "fashion_mnist (default moons)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with MNIST/FashionMNIST files")
+    p.add_argument("--csv", metavar="FILE", help="train on a CSV file (numeric features + a label column)")
+    p.add_argument("--label", metavar="COLUMN", help="label column of --csv (default: label/target/class/y/last)")
+    p.add_argument("--samples", type=int, default=1000, help="synthetic datasets: number of points")
+    p.add_argument("--noise", type=float, default=0.2, help="synthetic datasets: noise level")
+    p.add_argument("--data-seed", type=int, default=0, help="seed for generating and splitting the data")
+    p.add_argument("--max-train", type=int, help="use at most this many training samples")
+    p.add_argument("--activations", required=True, help="comma-separated, e.g. relu,sigmoid,tanh")
+    p.add_argument("--param", action="append", metavar="NAME.KEY=VALUE", help="e.g. swish.beta=1.5 (repeatable)")
+    p.add_argument("--learn", action="append", metavar="NAME.KEY", help="learn a parameter, e.g. prelu.init")
+    p.add_argument("--hidden", default="64,64", help="hidden sizes, e.g. 512,256,256,128 or 256x5 (default 64,64)")
+    p.add_argument("--init", default="default", help="weight init (default: PyTorch default)")
+    p.add_argument("--bias-init", type=float, help="constant for every bias")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--batch-size", type=int, default=64, help="0 = full batch (default 64)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--patience", type=int, help="early stopping patience on validation accuracy")
+    p.add_argument("--seed", type=int, default=42, help="initial weights and batch order (default 42)")
+    p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
+    p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("gradients", help="weight-gradient statistics per layer of a net at initialisation")
+    _add_network_options(p)
+    p.add_argument("--batch-size", type=int, default=256, help="batch for the forward/backward (default 256)")
+    p.set_defaults(func=cmd_gradients)
+
+    p = sub.add_parser("neurons", help="dead and saturated units of a net at initialisation (whole training set)")
+    _add_network_options(p)
+    p.set_defaults(func=cmd_neurons)
 
     return parser
 

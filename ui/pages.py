@@ -20,4 +20,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("pages/gallery.py", "Gallery", ":material/show_chart:", "gallery",
              "Every activation with its autograd derivatives, saturation zones, properties and "
              "formulas; type your own formula too."),
+    PageInfo("pages/gradient_flow.py", "Gradient flow", ":material/timeline:", "gradient-flow",
+             "Per-layer gradient magnitudes, activation outputs and dead neurons of a network at "
+             "initialisation: vanishing gradients, dead ReLUs and zero-init symmetry in one click."),
 )
