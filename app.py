@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.pages import PAGES
+from ui.session import remember_browser
 
 st.set_page_config(page_title="actviz: activation functions, explored", page_icon="📈", layout="wide")
 
@@ -12,4 +13,5 @@ current = st.navigation([
     st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p.default)
     for p in PAGES
 ])
+remember_browser()
 current.run()

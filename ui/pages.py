@@ -23,4 +23,7 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("pages/gradient_flow.py", "Gradient flow", ":material/timeline:", "gradient-flow",
              "Per-layer gradient magnitudes, activation outputs and dead neurons of a network at "
              "initialisation: vanishing gradients, dead ReLUs and zero-init symmetry in one click."),
+    PageInfo("pages/training_lab.py", "Training lab", ":material/model_training:", "training-lab",
+             "Race activations side by side in background training jobs: live loss and accuracy, "
+             "gradient norms per layer, decision boundaries, results table and checkpoints."),
 )

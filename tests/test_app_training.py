@@ -1,0 +1,142 @@
+"""The training lab driven as a person uses it (AppTest).
+
+AppTest has no browser, so the page's ``run_every`` polling never fires: the tests poll explicitly by
+rerunning the page until the job has finished, as the browser's timer would.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pandas as pd
+import pytest
+
+from actviz import checkpoint
+from tests.apptest_helpers import assert_clean, figures, open_page
+
+PAGE = "pages/training_lab.py"
+
+
+def poll_until_finished(at, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert_clean(at)
+        if any("Results" in h.value for h in at.subheader):
+            return at
+        time.sleep(0.3)
+    raise AssertionError("the job did not finish in time: " + " | ".join(m.value for m in at.markdown))
+
+
+def start(at, **values):
+    for key, value in values.items():
+        widget = at.session_state
+        widget[key] = value
+    at.run()
+    at.button(key="t_start").click().run()
+    assert_clean(at)
+    return at
+
+
+@pytest.fixture
+def lab():
+    at = open_page(PAGE)
+    assert_clean(at)
+    return at
+
+
+def test_start_poll_and_read_the_results_table(lab):
+    at = start(lab, t_dataset="moons", t_activations=["relu", "tanh"], t_hidden="8", t_epochs=4, t_seed=11)
+    poll_until_finished(at)
+    table = at.dataframe[0].value
+    assert set(table["activation"]) == {"ReLU", "Tanh"}
+    assert (table["status"] == "done").all()
+    assert table["test accuracy"].is_monotonic_decreasing
+    assert (table["epochs run"] == 4).all()
+    charts = figures(at)
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert {"Train loss", "Test loss", "Test accuracy"} <= set(titles)
+    acc = next(c for c in charts if c["layout"]["title"]["text"] == "Test accuracy")
+    epochs = [t for t in acc["data"] if (t.get("meta") or {}).get("series") == "test_acc"]
+    assert len(epochs) == 2 and all(t["x"] == [1, 2, 3, 4] for t in epochs)
+
+
+def test_the_job_survives_a_reload(lab):
+    at = start(lab, t_dataset="moons", t_activations=["gelu"], t_hidden="4", t_epochs=3, t_seed=12)
+    token = at.query_params["s"]
+    token = token[-1] if isinstance(token, list) else token
+    poll_until_finished(at)
+    again = open_page(PAGE, {"s": token})  # a new session with the same address
+    assert_clean(again)
+    assert any("GELU" in o for o in again.selectbox(key="t_job_pick").options)
+    assert any("Results" in h.value for h in again.subheader)
+    stranger = open_page(PAGE)
+    assert not stranger.get("selectbox") or all(
+        "GELU" not in o for s in stranger.selectbox if s.key == "t_job_pick" for o in s.options)
+
+
+def test_presets_fill_the_form(lab):
+    lab.selectbox(key="t_preset_choice").set_value("seed003").run()
+    lab.button(key="t_load_preset").click().run()
+    assert_clean(lab)
+    ss = lab.session_state
+    assert ss["t_hidden"] == "5" and ss["t_optimizer"] == "sgd" and ss["t_lr"] == pytest.approx(0.2)
+    assert ss["t_batch_size"] == 0 and ss["t_epochs"] == 1000 and ss["t_init"] == "normal"
+    assert ss["t_activations"] == ["sigmoid"]
+    assert any("Seed 003" in i.value for i in lab.info)
+
+
+def test_bad_settings_are_explained_not_crashed(lab):
+    for key, value, words in (("t_hidden", "12,abc", "hidden"), ("t_hidden", "5000", "4096"),
+                              ("t_activations", [], "at least one activation")):
+        lab.session_state[key] = value
+        lab.run()
+        lab.button(key="t_start").click().run()
+        assert_clean(lab)
+        assert any(words in e.value for e in lab.error), [e.value for e in lab.error]
+        lab.session_state["t_hidden"] = "8"
+        lab.session_state["t_activations"] = ["relu"]
+
+
+def test_malformed_csv_upload_gets_a_clear_message(lab):
+    lab.session_state["t_dataset"] = "csv"
+    lab.run()
+    assert_clean(lab)
+    lab.button(key="t_start").click().run()
+    assert any("upload a CSV" in e.value for e in lab.error)
+
+
+def test_checkpoint_download_loads_back(lab):
+    at = start(lab, t_dataset="moons", t_activations=["swish"], t_hidden="6", t_epochs=2, t_seed=13)
+    poll_until_finished(at)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert any("checkpoint" in label for label in buttons)
+    assert any("metrics" in label for label in buttons)
+
+
+def test_results_csv_has_every_epoch():
+    from actviz.figures_training import history_frame
+    from actviz.jobs import RunProgress
+
+    runs = [RunProgress("A", "a", history=[{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.6}]),
+            RunProgress("B", "b", history=[{"epoch": 1, "test_acc": 0.7}])]
+    df = history_frame(runs)
+    assert list(df["activation"]) == ["A", "A", "B"] and list(df["epoch"]) == [1, 2, 1]
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    assert pd.read_csv(io.StringIO(buf.getvalue())).shape == (3, 3)
+
+
+def test_checkpoint_zip_layout():
+    import torch
+
+    from actviz import models
+    from actviz.choice import choose
+
+    model = models.build_mlp(2, (3,), 1, choose("relu"))
+    z = zipfile.ZipFile(io.BytesIO(checkpoint.save(model)))
+    assert sorted(z.namelist()) == ["config.json", "model.pt"]
+    state = torch.load(io.BytesIO(z.read("model.pt")), weights_only=True)
+    assert set(state) == set(model.state_dict())
