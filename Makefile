@@ -22,7 +22,7 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	touch $@
 
 run: $(VENV)/.deps
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m ui.launch --server.port $(PORT)
 
 browser:
 	@bash scripts/ensure-chromium.sh

@@ -67,7 +67,7 @@ def streamlit_server(extra_env: dict[str, str] | None = None, command: list[str]
                      port: int | None = None) -> Iterator[str]:
     """Start the app and yield its base URL; the log goes to test-artifacts/ for post-mortems."""
     port = port or free_port()
-    cmd = command or [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+    cmd = command or [sys.executable, "-m", "ui.launch", "--server.headless=true",
                       f"--server.port={port}", "--server.address=127.0.0.1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     ARTIFACTS.mkdir(exist_ok=True)

@@ -42,6 +42,23 @@ def test_every_page_is_reachable_from_the_sidebar(page, app_url):
         no_exceptions(page)
 
 
+@pytest.mark.parametrize("info", [p for p in PAGES if not p.default], ids=lambda p: p.url_path)
+def test_a_shared_link_works_as_a_fresh_servers_first_request(page, info):
+    """With a pages/ folder Streamlit starts in its old multipage mode; the first visitor's link must
+    still land on the right page through app.py, with no 'Page not found' dialog."""
+    from tests.browser_helpers import streamlit_server
+
+    with streamlit_server() as url:
+        page.goto(f"{url}/{info.url_path}")
+        wait_for_app(page)
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.locator("h1").first.inner_text().strip() != ""
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        assert nav.get_by_text(info.title, exact=True).count() == 1, "app.py's navigation is in charge"
+        no_exceptions(page)
+
+
 def test_gallery_slider_redraws_the_chart(page, app_url):
     page.goto(f"{app_url}/gallery?act=sigmoid,swish")
     wait_for_app(page)
@@ -63,3 +80,29 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
     no_exceptions(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "gallery.png"))
+
+
+POINTS_JS = f"""() => {{
+    const plot = document.querySelector('{PLOT}');
+    return plot ? Array.from(plot.data).reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; }}"""
+
+
+def _points(page) -> int:
+    """Data points in the train-loss chart (the first Plotly chart of the training lab)."""
+    return page.evaluate(POINTS_JS)
+
+
+def test_training_lab_charts_grow_live_and_results_appear(page, app_url):
+    page.goto(f"{app_url}/training-lab")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=60_000)
+    first = _points(page)
+    page.wait_for_function(f"(n) => ({POINTS_JS})() > n", arg=first, timeout=60_000)
+    assert _points(page) > first, "the chart grew while the job was running"
+    page.get_by_role("heading", name="Results").wait_for(timeout=120_000)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(timeout=30_000)
+    no_exceptions(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "training_lab.png"), full_page=True)
