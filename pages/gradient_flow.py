@@ -46,7 +46,7 @@ state = render_sidebar()
 st.session_state.gf_state = state
 sync_query_params(gs.encode_gradient(state))
 
-data_dir = st.session_state.get("gf_data_dir") or None
+data_dir = None  # the server's data directory; never a path typed by a visitor
 try:
     with st.spinner("One forward and one backward pass per activation, then counting dead units…"):
         view = _compute(repr(sorted(gs.encode_gradient(state).items())), state, data_dir)

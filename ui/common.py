@@ -45,3 +45,26 @@ def ensure_app_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def idx_dataset_panel(name: str, key: str) -> None:
+    """Status of MNIST/FashionMNIST on this server, with a download button when files are missing.
+
+    The folder is the server's ($ACTVIZ_DATA_DIR, else ./data): paths are never taken from visitors.
+    """
+    from actviz import datasets
+    from actviz.errors import InputError
+
+    if datasets.available(name):
+        st.caption(datasets.status(name))
+        return
+    st.warning(datasets.status(name), icon=":material/folder_off:")
+    if st.button(f"Download {datasets.TITLES.get(name, name)} now (about 30-60 MB)", key=key):
+        bar = st.progress(0.0, text="Starting the download…")
+        try:
+            datasets.download(name, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        except InputError as exc:
+            st.error(str(exc))
+            return
+        st.success(f"{datasets.TITLES.get(name, name)} is ready.")
+        st.rerun()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from actviz import activations, datasets, expr, gradient_presets, models
 from actviz import gradient_state as gs
-from ui.common import seed
+from ui.common import idx_dataset_panel, seed
 
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)", "spiral": "Spiral (2-D)",
                   "gaussian": "Two Gaussian blobs (2-D)", "digits": "Digits 8×8 (bundled)", "mnist": "MNIST",
@@ -47,7 +47,7 @@ def load_widgets(state: gs.GradientState, overwrite: bool) -> None:
 def apply_preset(key: str) -> None:
     """Button callback: load a preset into every widget (runs before the script reruns)."""
     preset = gradient_presets.PRESETS[key]
-    state, note = preset.resolve(st.session_state.get("gf_data_dir") or None)
+    state, note = preset.resolve(None)
     load_widgets(state, overwrite=True)
     st.session_state.gf_preset = key
     st.session_state.gf_preset_state = state
@@ -75,9 +75,7 @@ def render_sidebar() -> gs.GradientState:
             c2.slider("Noise", 0.0, 1.0, step=0.05, key="gf_noise")
             st.number_input("Data seed", 0, gs.MAX_SEED, key="gf_dseed")
         elif name in ("mnist", "fashion_mnist"):
-            st.text_input("Data directory (optional)", key="gf_data_dir",
-                          help="Folder with the four IDX files; empty uses $ACTVIZ_DATA_DIR, else ./data.")
-            st.caption(datasets.status(name, st.session_state.get("gf_data_dir") or None))
+            idx_dataset_panel(name, key="gf_download_data")
 
         st.header("Activations")
         options = list(activations.names()) + list(st.session_state.gf_variants)

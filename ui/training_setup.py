@@ -9,6 +9,7 @@ import streamlit as st
 from actviz import activations, datasets, models, training_presets
 from actviz.errors import InputError
 from actviz.training_form import TrainingForm, form_from_config
+from ui.common import idx_dataset_panel
 
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
                   "spiral": "Spiral (2-D)", "gaussian": "Two Gaussian blobs (2-D)",
@@ -67,8 +68,7 @@ def render_setup() -> TrainingForm:
             c2.slider("Noise", 0.0, 1.0, step=0.05, key="t_noise")
             st.number_input("Data seed", 0, 2**31 - 1, key="t_data_seed")
         elif name in ("mnist", "fashion_mnist"):
-            # The server's data directory ($ACTVIZ_DATA_DIR) only: paths are never taken from visitors.
-            st.caption(datasets.status(name))
+            idx_dataset_panel(name, key="t_download_data")
         csv_key, label = _csv_upload() if name == "csv" else (None, None)
         st.number_input("Use at most this many training samples (0 = all)", 0, 1_000_000, step=1000,
                         key="t_max_train", help="Quick runs on big datasets.")
