@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from actviz import limits
 from actviz.choice import ActivationChoice
 from actviz.errors import InputError
 
@@ -64,8 +65,9 @@ def check_range(xmin: Any, xmax: Any, points: Any) -> tuple[float, float, int]:
     if not (-X_LIMIT <= lo < hi <= X_LIMIT):
         raise InputError(f"the x-range must satisfy -{X_LIMIT:g} <= xmin < xmax <= {X_LIMIT:g} "
                          f"(got xmin={lo:g}, xmax={hi:g})")
-    if n != int(n) or not MIN_POINTS <= n <= MAX_POINTS:
-        raise InputError(f"points must be a whole number from {MIN_POINTS} to {MAX_POINTS} (got {n:g})")
+    top = min(MAX_POINTS, int(limits.current().max_curve_points))
+    if n != int(n) or not MIN_POINTS <= n <= top:
+        raise InputError(f"points must be a whole number from {MIN_POINTS} to {top} (got {n:g})")
     return lo, hi, int(n)
 
 

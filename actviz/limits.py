@@ -6,8 +6,12 @@ message, shown in the page and turned into exit code 2 by the CLI.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from dataclasses import dataclass, fields
+
+LOG = logging.getLogger("actviz.limits")
 
 
 def _cpu_count() -> int:
@@ -42,11 +46,14 @@ class Limits:
                 continue
             default = getattr(cls(), f.name)
             try:
-                value = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+                number = float(raw)
+                value = int(number) if isinstance(default, int) else number
+                if not math.isfinite(number) or value <= 0:
+                    raise ValueError
             except ValueError:
-                raise ValueError(f"ACTVIZ_{f.name.upper()}={raw!r} is not a number") from None
-            if value <= 0:
-                raise ValueError(f"ACTVIZ_{f.name.upper()} must be positive, got {raw!r}")
+                # A typo in the operator's environment must not take the app down: say so, keep the default.
+                LOG.warning("ignoring ACTVIZ_%s=%r: expected a positive number; using %s", f.name.upper(), raw, default)
+                continue
             values[f.name] = value
         return cls(**values)
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from actviz import choice as choice_mod
-from actviz import datasets, models
+from actviz import datasets, limits, models
 from actviz.choice import ActivationChoice
 from actviz.errors import InputError
 
@@ -99,13 +99,14 @@ def validate(cfg: TrainConfig) -> None:
                                 ("momentum", cfg.momentum, 0.0, 0.999)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
             raise InputError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
-    for name, value, lo, hi in (("epochs", cfg.epochs, 1, MAX_EPOCHS),
+    max_epochs = min(MAX_EPOCHS, int(limits.current().max_epochs))
+    for name, value, lo, hi in (("epochs", cfg.epochs, 1, max_epochs),
                                 ("batch size", cfg.batch_size, 0, MAX_BATCH),
                                 ("seed", cfg.seed, 0, 2**31 - 1)):
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
             raise InputError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
-    if cfg.patience is not None and (not isinstance(cfg.patience, int) or not 1 <= cfg.patience <= MAX_EPOCHS):
-        raise InputError(f"patience must be a whole number of epochs in [1, {MAX_EPOCHS}] (or none)")
+    if cfg.patience is not None and (not isinstance(cfg.patience, int) or not 1 <= cfg.patience <= max_epochs):
+        raise InputError(f"patience must be a whole number of epochs in [1, {max_epochs}] (or none)")
     models.check_hidden(cfg.hidden)
 
 
