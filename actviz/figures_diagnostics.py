@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from actviz.diagnostics import DeadNeurons, GradientReport, Histogram, SymmetryReport
 from actviz.figures import colour
 
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
 
 
 def _legend_below(y: float = -0.2) -> dict:

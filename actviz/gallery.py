@@ -60,17 +60,25 @@ def build_view(state: GalleryState, measure_cost: bool = True, points: int = cur
     return GalleryView(kept, computed, fig, table, errors)
 
 
-_COST_CACHE: dict[ActivationChoice, float] = {}
+_COST_CACHE: dict[tuple[str, str | None], float] = {}
 
 
 def cached_costs(chosen: list[ActivationChoice]) -> dict[ActivationChoice, float]:
-    """Relative costs, measured once per choice per process (timing on every rerun would jitter)."""
-    missing = [c for c in chosen if c not in _COST_CACHE]
+    """Relative costs, measured once per activation (or formula) per process.
+
+    Parameter values do not change the operations an activation runs, so a slider drag reuses the
+    first measurement instead of re-timing 2^20 elements on every rerun (and jittering the table).
+    """
+    def key(c: ActivationChoice) -> tuple[str, str | None]:
+        return c.name, c.expression
+
+    missing = {key(c): c for c in chosen if key(c) not in _COST_CACHE}
     if missing:
-        if len(_COST_CACHE) > 512:  # slider sweeps create many choices; keep memory bounded
+        if len(_COST_CACHE) > 512:  # many different formulas; keep memory bounded
             _COST_CACHE.clear()
-        _COST_CACHE.update(curves.measure_costs(missing))
-    return {c: _COST_CACHE[c] for c in chosen}
+        measured = curves.measure_costs(list(missing.values()))
+        _COST_CACHE.update({k: measured[c] for k, c in missing.items()})
+    return {c: _COST_CACHE[key(c)] for c in chosen}
 
 
 def _num(v: float, digits: int = 4) -> str:

@@ -131,3 +131,31 @@ def inside(job: JobSnapshot, trained: list[Any], batch_size: int = 512) -> Insid
         while len(_INSIDE_CACHE) > 16:
             _INSIDE_CACHE.popitem(last=False)
     return result
+
+
+VIEWS = ("Loss and accuracy", "Gradient norms", "Decision boundary")
+_FIGURE_CACHE: OrderedDict[tuple[str, int, str], list[Any]] = OrderedDict()
+_FIGURE_LOCK = threading.Lock()
+
+
+def live_figures(job: JobSnapshot, view: str) -> list[Any]:
+    """The figures of one view of a job, built once per job version and shared by every session
+    watching it (thirty students polling the same job every second cost one build per update)."""
+    key = (job.id, job.version, view)
+    with _FIGURE_LOCK:
+        if key in _FIGURE_CACHE:
+            _FIGURE_CACHE.move_to_end(key)
+            return _FIGURE_CACHE[key]
+    if view == VIEWS[0]:
+        figs = [ft.metric_figure(job.runs, metric, title, ytitle, job.config.epochs)
+                for metric, title, ytitle in ft.METRICS]
+    elif view == VIEWS[1]:
+        figs = [ft.grad_norm_heatmaps(job.runs, layer_names(job.config))]
+    else:
+        data = boundary_data(job)
+        figs = [] if data is None else [ft.boundary_figure(job.runs, *data)]
+    with _FIGURE_LOCK:
+        _FIGURE_CACHE[key] = figs
+        while len(_FIGURE_CACHE) > 64:
+            _FIGURE_CACHE.popitem(last=False)
+    return figs

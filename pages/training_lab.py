@@ -45,8 +45,9 @@ if start_col.button("Start training", type="primary", key="t_start", width="stre
 
 job = job_picker(manager, token)
 if job is not None:
-    running = job.status not in FINISHED
-    st.fragment(live_panel, run_every=1.0 if running else None)(manager, token, job.id)
+    # Poll every second while training; a queued job only changes its place in the queue.
+    interval = None if job.status in FINISHED else (2.0 if job.status == "queued" else 1.0)
+    st.fragment(live_panel, run_every=interval)(manager, token, job.id)
 
     if job.status in FINISHED and any(r.history for r in job.runs):
         st.subheader("Results")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,9 +24,23 @@ def open_page(page: str | None = None, query: dict[str, str] | None = None, time
     return at
 
 
+def _decode_typed_arrays(value: Any) -> Any:
+    """Plotly serialises numpy arrays as {"dtype", "bdata"} (base64); tests want plain lists."""
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"}:
+            arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            if "shape" in value:
+                arr = arr.reshape([int(n) for n in str(value["shape"]).split(",")])
+            return arr.tolist()
+        return {k: _decode_typed_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_typed_arrays(v) for v in value]
+    return value
+
+
 def figures(at: AppTest) -> list[dict[str, Any]]:
-    """Every Plotly chart on the page as its figure JSON."""
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """Every Plotly chart on the page as its figure JSON (typed arrays decoded to lists)."""
+    return [_decode_typed_arrays(json.loads(chart.proto.spec)) for chart in at.get("plotly_chart")]
 
 
 def traces(fig: dict[str, Any], series: str | None = None) -> list[dict[str, Any]]:

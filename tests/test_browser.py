@@ -82,9 +82,11 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
     page.screenshot(path=str(ARTIFACTS / "gallery.png"))
 
 
+# Traces arrive as typed arrays ({dtype, bdata}); plotly.js decodes them into _fullData, whose
+# _length is the number of points drawn.
 POINTS_JS = f"""() => {{
     const plot = document.querySelector('{PLOT}');
-    return plot ? Array.from(plot.data).reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0; }}"""
+    return plot && plot._fullData ? plot._fullData.reduce((n, t) => n + (t._length || 0), 0) : 0; }}"""
 
 
 def _points(page) -> int:

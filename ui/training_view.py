@@ -75,22 +75,19 @@ def _status_line(manager: JobManager, token: str, job: JobSnapshot) -> None:
 
 
 def metric_tabs(job: JobSnapshot) -> None:
-    runs = job.runs
-    tabs = st.tabs(["Loss and accuracy", "Gradient norms", "Decision boundary"])
-    with tabs[0]:
-        cols = st.columns(3)
-        for col, (metric, title, ytitle) in zip(cols, ft.METRICS, strict=True):
-            col.plotly_chart(ft.metric_figure(runs, metric, title, ytitle, job.config.epochs),
-                             key=f"t_chart_{metric}", config={"displaylogo": False})
-    with tabs[1]:
-        st.plotly_chart(ft.grad_norm_heatmaps(runs, training_results.layer_names(job.config)),
-                        key="t_chart_grad", config={"displaylogo": False})
+    # One view at a time (not st.tabs): only the charts on screen are built and sent on every poll.
+    view = st.segmented_control("Show", training_results.VIEWS, key="t_view", default=training_results.VIEWS[0],
+                                label_visibility="collapsed") or training_results.VIEWS[0]
+    figs = training_results.live_figures(job, view)
+    config = {"displaylogo": False}
+    if view == training_results.VIEWS[0]:
+        for col, fig, (metric, _, _) in zip(st.columns(3), figs, ft.METRICS, strict=True):
+            col.plotly_chart(fig, key=f"t_chart_{metric}", config=config)
+    elif view == training_results.VIEWS[1]:
+        st.plotly_chart(figs[0], key="t_chart_grad", config=config)
         st.caption("Mean L2 norm of each Linear layer's weight gradient during each epoch. Rows that "
                    "fade towards the input are vanishing gradients.")
-    with tabs[2]:
-        boundary = training_results.boundary_data(job)
-        if boundary is None:
-            st.caption("Decision boundaries are drawn for the 2-D datasets (moons, circles, xor, spiral, gaussian).")
-        else:
-            st.plotly_chart(ft.boundary_figure(runs, *boundary), key="t_chart_boundary",
-                            config={"displaylogo": False})
+    elif figs:
+        st.plotly_chart(figs[0], key="t_chart_boundary", config=config)
+    else:
+        st.caption("Decision boundaries are drawn for the 2-D datasets (moons, circles, xor, spiral, gaussian).")
