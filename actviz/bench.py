@@ -33,6 +33,7 @@ SECTIONS: dict[str, str] = {
     "gallery_under_training": "script:bench/gallery_under_training.py",
     "gradient_diagnostics": "actviz.bench_diagnostics:bench_diagnostics",
     "dead_neurons": "actviz.bench_diagnostics:bench_dead_neurons",
+    "classroom": "script:bench/classroom.py",
 }
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,5 +122,5 @@ def print_report(report: dict[str, Any]) -> None:
         extra = ""
         if "ratio_to_reference" in sec:
             extra = f"  (ratio {sec['ratio_to_reference']:.2f}× vs {sec.get('reference', 'reference')})"
-        print(f"  [{mark}] {name:22s} {sec['metric']}: {sec['value']:.3g} {sec['unit']} "
-              f"(target {sec['target']:g}){extra}")
+        target = "-" if sec.get("target") is None else format(sec["target"], "g")
+        print(f"  [{mark}] {name:22s} {sec['metric']}: {sec['value']:.3g} {sec['unit']} (target {target}){extra}")

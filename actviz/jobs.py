@@ -20,7 +20,6 @@ Worker threads never touch Streamlit; pages poll ``snapshot``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import secrets
 import threading
@@ -52,6 +51,12 @@ class RunProgress:
     boundary: list[list[float]] | None = None
     progress: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self) -> RunProgress:
+        """A snapshot copy.  The engine only ever appends records and replaces the boundary grid, so
+        sharing the records themselves is safe and keeps polling cheap (no deep copy per poll)."""
+        return RunProgress(self.label, self.key, self.status, self.message, list(self.history), list(self.live),
+                           list(self.grad_norms), self.boundary, self.progress, dict(self.summary))
 
 
 @dataclass
@@ -135,7 +140,7 @@ class Job:
     # ---------------------------------------------------------------------------------------------
     def snapshot(self, queue_position: int | None) -> JobSnapshot:
         with self._lock:
-            return JobSnapshot(self.id, self.status, self.config, copy.deepcopy(self.runs), queue_position,
+            return JobSnapshot(self.id, self.status, self.config, [r.copy() for r in self.runs], queue_position,
                                self.created, self.started, self.finished, self.error, len(self.sessions),
                                self.version)
 
@@ -200,8 +205,8 @@ class JobManager:
             self._jobs[job.id] = job
             self._by_key[job.key] = job.id
             self._queue.append(job.id)
-            LOG.info("job %s queued (%d activations, queue %d)", job.id[:6], len(config.activations),
-                     len(self._queue))
+            LOG.info("job %s queued (%d activations, queue %d): %s", job.id[:6], len(config.activations),
+                     len(self._queue), job.key)
             self._ensure_worker()
             self._ensure_janitor()
             self._lock.notify_all()
@@ -288,7 +293,9 @@ class JobManager:
                     job.sessions -= gone
                     watchers = len(job.sessions)
                 if job.status in FINISHED:
-                    if now - (job.finished or now) > self.limits.job_ttl_s or (watchers == 0 and gone):
+                    # Kept for the whole TTL even with nobody watching: a latecomer pressing the same
+                    # preset attaches to it instead of training it again.
+                    if now - (job.finished or now) > self.limits.job_ttl_s:
                         self._free(job)
                         freed += 1
                 elif watchers == 0:
@@ -368,6 +375,7 @@ class JobManager:
             freed = self.cleanup()
             if freed:
                 LOG.info("freed %d finished or abandoned job(s)", freed)
+                _return_memory_to_os()
             with self._lock:
                 if self._closed or not self._jobs:
                     self._janitor = None
@@ -413,6 +421,17 @@ class JobManager:
                 self.completed += 1
                 LOG.info("job %s %s (running %d/%d, queued %d)", job.id[:6], status, self._running,
                          self.limits.max_running_jobs, len(self._queue))
+
+
+def _return_memory_to_os() -> None:
+    """Hand freed heap pages back to the OS after jobs are dropped (glibc keeps them otherwise,
+    so a server's memory would only ever grow after a busy lesson)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 _MANAGER: JobManager | None = None

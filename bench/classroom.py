@@ -1,0 +1,276 @@
+"""Classroom load: thirty students on one server, as the Docker image runs it.
+
+Each student opens the gallery, drags a slider, then starts a small training job on the training lab
+and watches it live until it finishes.  Half of them press the same preset (which must cost one job),
+the others each change the seed (a job of their own).  Most students are protocol-level sessions
+(``st_client``); a few are real Chromium pages.  While they work, the server's threads and memory are
+sampled; the job manager's log lines tell how many jobs ran at once.
+
+``python bench/classroom.py [--json] [--quick]`` starts the server itself and prints the report the
+benchmark quotes; tests/test_classroom.py runs the same scenario and asserts on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import statistics
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from st_client import StreamlitSession
+
+SAME_SEED = 42
+EPOCHS = 4
+HIDDEN = "8"
+# Fast TTLs so that the "afterwards" part of the scenario fits in a test.
+SERVER_ENV = {"ACTVIZ_WORKER_IDLE_S": "2", "ACTVIZ_JOB_TTL_S": "25", "ACTVIZ_SESSION_TTL_S": "4",
+              "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "3"}
+
+
+def proc_stats(pid: int) -> tuple[int, int]:
+    """(threads, resident memory in bytes) of a process, from /proc."""
+    threads = rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            threads = int(line.split()[1])
+        elif line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) * 1024
+    return threads, rss
+
+
+@dataclass
+class Student:
+    index: int
+    seed: int
+    latencies: list[float] = field(default_factory=list)
+    saw_queue: bool = False
+    finished: bool = False
+    results_shown: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def protocol_student(base: str, st: Student, deadline: float) -> None:
+    s = None
+    try:
+        s = StreamlitSession(base)
+        r = s.open("gallery", "act=sigmoid,swish")
+        st.errors += r.exceptions
+        for k in range(3):
+            r = s.set_slider("g_p_swish_beta", 0.5 + 0.25 * ((st.index + k) % 30))
+            st.latencies.append(r.seconds)
+            st.errors += r.exceptions
+        r = s.open("training-lab")
+        s.set_number("t_epochs", EPOCHS)
+        s.set_text("t_hidden", HIDDEN)
+        s.set_number("t_seed", st.seed)
+        r = s.click("t_start")
+        st.errors += r.exceptions
+        texts = r.texts
+        while time.monotonic() < deadline:
+            if any("Waiting in the queue" in t for t in texts):
+                st.saw_queue = True
+            if any(t.startswith("**Finished") for t in texts):
+                st.finished = True
+                break
+            time.sleep(1.0)  # the page's run_every
+            runs = s.poll_fragments()
+            texts = [t for run in runs for t in run.texts]
+            st.errors += [e for run in runs for e in run.exceptions]
+        r = s.rerun()
+        st.results_shown = "Results" in r.texts
+        st.errors += r.exceptions
+    except Exception as exc:  # noqa: BLE001 - a student's failure is data for the report
+        st.errors.append(f"{type(exc).__name__} on {s.page if s else 'connect'}: {exc}")
+    finally:
+        if s is not None:
+            s.close()
+
+
+def browser_students(base: str, students: list[Student], deadline: float, screenshot: Path | None) -> None:
+    """A few real Chromium pages doing the same, driven from one thread (Playwright's sync API)."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-renderer-backgrounding",
+            "--disable-background-timer-throttling"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=os.environ.get("ACTVIZ_CHROMIUM", "/usr/bin/chromium"),
+                                    args=args)
+        pages = []
+        try:
+            for st in students:
+                page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+                page.on("pageerror", lambda exc, st=st: st.errors.append(f"pageerror: {exc}"))
+                page.goto(f"{base}/gallery?act=sigmoid,swish")
+                pages.append(page)
+            for page, st in zip(pages, students, strict=True):
+                page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+                slider = page.locator('[data-testid="stSlider"]').filter(has_text="beta").get_by_role("slider")
+                t0 = time.perf_counter()
+                slider.focus()
+                page.keyboard.press("ArrowRight")
+                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                       timeout=120_000)
+                st.latencies.append(time.perf_counter() - t0)
+            for page, st in zip(pages, students, strict=True):
+                page.goto(f"{base}/training-lab")
+                page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
+                for label, value in (("Epochs", EPOCHS), ("Hidden layer sizes", HIDDEN)):
+                    box = page.get_by_label(label, exact=True)
+                    box.fill(str(value))
+                    box.press("Enter")
+                seed = page.get_by_label("Seed (same initial weights for every activation)")
+                seed.fill(str(st.seed))
+                seed.press("Enter")
+                page.wait_for_timeout(800)
+                page.get_by_role("button", name="Start training").click()
+            for page, st in zip(pages, students, strict=True):
+                remaining = max(1.0, deadline - time.monotonic())
+                if page.get_by_text("Waiting in the queue").count():
+                    st.saw_queue = True
+                page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
+                st.finished = st.results_shown = True
+                if page.locator('[data-testid="stException"]').count():
+                    st.errors.append(page.locator('[data-testid="stException"]').first.inner_text())
+            if screenshot is not None and pages:
+                pages[0].screenshot(path=str(screenshot))
+        except Exception as exc:  # noqa: BLE001
+            for st in students:
+                if not st.finished:
+                    st.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            browser.close()
+
+
+def _idle_latencies(base: str, n: int) -> list[float]:
+    s = StreamlitSession(base)
+    try:
+        s.open("gallery", "act=sigmoid,swish")
+        return [s.set_slider("g_p_swish_beta", 1.0 + 0.1 * k).seconds for k in range(n)]
+    finally:
+        s.close()
+
+
+def _job_log(log_path: Path, offset: int = 0) -> dict[str, Any]:
+    with open(log_path, errors="replace") as f:
+        f.seek(offset)
+        text = f.read()
+    running = [(int(a), int(b)) for a, b in re.findall(r"started \(running (\d+)/(\d+)", text)]
+    return {"queued": len(re.findall(r"job \S+ queued", text)),
+            "started": len(running),
+            "done": len(re.findall(r"job \S+ done \(", text)),
+            "freed": sum(int(n) for n in re.findall(r"freed (\d+) finished", text)),
+            "failed": len(re.findall(r"job \S+ failed \(", text)),
+            "max_running": max((a for a, _ in running), default=0),
+            "limit": max((b for _, b in running), default=0)}
+
+
+def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int = 4, timeout: float = 300,
+        screenshot: Path | None = None) -> dict[str, Any]:
+    """The whole scenario; returns the numbers the test asserts on and the benchmark reports."""
+    # Warm-up: one student walks through everything first, so that one-time costs (imports, the
+    # first curves, the first training job, the server's thread pools) are not counted as growth.
+    warm = Student(-1, seed=7)
+    protocol_student(base, warm, time.monotonic() + timeout)
+    if warm.errors:
+        raise RuntimeError(f"warm-up student failed: {warm.errors}")
+    _idle_latencies(base, 2)
+    time.sleep(3.0)
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
+    threads0, rss0 = proc_stats(pid)
+    idle = _idle_latencies(base, 10)
+
+    samples: list[tuple[int, int]] = []
+    stop_sampling = threading.Event()
+
+    def sample() -> None:
+        while not stop_sampling.is_set():
+            samples.append(proc_stats(pid))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    crowd = [Student(i, SAME_SEED if i % 2 == 0 else 1000 + i) for i in range(students)]
+    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=protocol_student, args=(base, st, deadline), daemon=True)
+               for st in crowd[browsers:]]
+    for t in threads:
+        t.start()
+    browser_students(base, crowd[:browsers], deadline, screenshot)
+    for t in threads:
+        t.join(max(1.0, deadline - time.monotonic()))
+    elapsed = time.monotonic() - t0
+    stop_sampling.set()
+    sampler.join()
+
+    # Afterwards: everyone has left; sessions, jobs and worker threads should be freed.  The web
+    # server's own thread pool (AnyIO) retires idle threads lazily, when it is next given work, so
+    # a page request every few seconds lets it do so, as the next visitor would.
+    settle_deadline = time.monotonic() + 75
+    while time.monotonic() < settle_deadline:
+        threads1, rss1 = proc_stats(pid)
+        log = _job_log(log_path, log_offset)
+        if threads1 <= threads0 + 2 and log["freed"] >= log["queued"]:
+            break
+        time.sleep(2.0)
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(base + "/", timeout=5).read()
+    threads1, rss1 = proc_stats(pid)
+    jobs = _job_log(log_path, log_offset)
+    loaded = [x for st in crowd for x in st.latencies]
+    distinct = len({st.seed for st in crowd})
+    peak_rss = max((r for _, r in samples), default=rss0)
+
+    def pct(values: list[float], q: float) -> float:
+        return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else (values[0] if values else 0.0)
+
+    return {
+        "students": students, "browser_students": browsers, "distinct_configs": distinct,
+        "elapsed_s": elapsed,
+        "errors": [f"student {st.index}: {e}" for st in crowd for e in st.errors],
+        "finished": sum(st.finished for st in crowd), "results_shown": sum(st.results_shown for st in crowd),
+        "saw_queue": sum(st.saw_queue for st in crowd),
+        "idle_p50_ms": 1e3 * pct(idle, 50), "idle_p95_ms": 1e3 * pct(idle, 95),
+        "load_p50_ms": 1e3 * pct(loaded, 50), "load_p95_ms": 1e3 * pct(loaded, 95),
+        "jobs": jobs, "jobs_per_minute": 60.0 * jobs["done"] / elapsed if elapsed else 0.0,
+        "threads_before": threads0, "threads_after": threads1,
+        "peak_threads": max((t for t, _ in samples), default=threads0),
+        "rss_before_mb": rss0 / 2**20, "rss_peak_mb": peak_rss / 2**20, "rss_after_mb": rss1 / 2**20,
+    }
+
+
+def main() -> None:
+    import sys
+
+    from common import ROOT, cli, emit
+
+    sys.path.insert(0, str(ROOT))
+    from tests import docker_helpers as dh
+
+    args = cli(__doc__)
+    contract = dh.parse()
+    log_path = ROOT / "test-artifacts" / "classroom-server.log"
+    with dh.run_cmd(contract, SERVER_ENV, log_name="classroom-server") as proc:
+        deadline = time.monotonic() + 90
+        while not dh.healthy(contract):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the server did not become healthy")
+            time.sleep(0.5)
+        report = run("http://127.0.0.1:8501", proc.pid, log_path, students=12 if args.quick else 30,
+                     browsers=2 if args.quick else 4)
+    ratio = report["load_p50_ms"] / report["idle_p50_ms"] if report["idle_p50_ms"] else float("inf")
+    emit({"metric": "gallery rerun p50 under a classroom of students vs idle (slider moves)", "value": ratio,
+          "unit": "ratio", "target": None, "met": not report["errors"] and report["finished"] == report["students"],
+          "reference": "idle gallery rerun, same server, same run", "ratio_to_reference": ratio, **report},
+         args.json)
+
+
+if __name__ == "__main__":
+    main()
