@@ -108,3 +108,30 @@ def test_training_lab_charts_grow_live_and_results_appear(page, app_url):
     no_exceptions(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "training_lab.png"), full_page=True)
+
+
+def test_gradient_flow_preset_shows_vanishing_gradients(page, app_url):
+    page.goto(f"{app_url}/gradient-flow")
+    wait_for_app(page)
+    page.get_by_role("button", name="Vanishing gradients").click()
+    page.wait_for_function(f"""() => {{
+        const p = document.querySelector('{PLOT}');
+        return p && p._fullData && p._fullData.some(t => (t.name || '').includes('Sigmoid'))
+                                 && p._fullData.some(t => (t.name || '').includes('ReLU')); }}""", timeout=60_000)
+    wait_for_app(page)
+    # First chart: weight-gradient norm per layer; sigmoid's falls towards the input, ReLU's does not.
+    norms = page.evaluate(f"""() => {{
+        const p = document.querySelector('{PLOT}');
+        const out = {{}};
+        for (const t of p._fullData) {{
+            if (!t.name || !t.y || t.y.length < 2) continue;
+            out[t.name] = Array.from(t.y);
+        }}
+        return out; }}""")
+    sigmoid = next(v for k, v in norms.items() if "Sigmoid" in k)
+    relu = next(v for k, v in norms.items() if "ReLU" in k)
+    assert sigmoid[0] < sigmoid[-1] / 100, sigmoid
+    assert relu[0] > relu[-1] / 10, relu
+    assert "preset=" in page.url or "act=" in page.url, "the view is in the address"
+    no_exceptions(page)
+    page.screenshot(path=str(ARTIFACTS / "gradient_flow.png"))
