@@ -27,6 +27,7 @@ from actviz.viewstate import (
     _flag,
     _fmt,
     _number,
+    decode_activation_params,
     format_assignments,
 )
 
@@ -163,25 +164,7 @@ def decode_gradient(qp: QueryParams) -> tuple[GradientState, list[str]]:
             if canonical not in selected:
                 selected.append(canonical)
         state.selected = selected[:MAX_SELECTED]
-    for key in qp:
-        if "." not in str(key):
-            continue
-        name, _, pname = str(key).partition(".")
-        try:
-            act = activations.get(name)
-            spec = act.param(pname)
-        except InputError:
-            warnings.append(f"unknown parameter {str(key)[:40]!r} in the link was ignored")
-            continue
-        value = _number(qp, key, spec.default, spec.min, spec.max, warnings)
-        if value != spec.default:
-            state.params.setdefault(act.name, {})[pname] = value
-    for name, values in list(state.params.items()):
-        try:
-            activations.get(name).resolve_params(values)
-        except InputError as exc:
-            warnings.append(f"{exc}; using the defaults")
-            del state.params[name]
+    state.params = decode_activation_params(qp, warnings)
 
     raw_expr = _first(qp.get("expr"))
     state.custom_on = _flag(qp, "custom", raw_expr is not None, warnings)

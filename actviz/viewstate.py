@@ -72,6 +72,31 @@ def _choice_of(qp: QueryParams, key: str, options: tuple[str, ...], default: str
     return default
 
 
+def decode_activation_params(qp: QueryParams, warnings: list[str]) -> dict[str, dict[str, float]]:
+    """``swish.beta=1.5``-style keys: per activation, the valid values that differ from the defaults."""
+    params: dict[str, dict[str, float]] = {}
+    for key in qp:
+        if "." not in str(key):
+            continue
+        name, _, pname = str(key).partition(".")
+        try:
+            act = activations.get(name)
+            spec = act.param(pname)
+        except InputError:
+            warnings.append(f"unknown parameter {str(key)[:40]!r} in the link was ignored")
+            continue
+        value = _number(qp, key, spec.default, spec.min, spec.max, warnings)
+        if value != spec.default:
+            params.setdefault(act.name, {})[pname] = value
+    for name, values in list(params.items()):
+        try:
+            activations.get(name).resolve_params(values)
+        except InputError as exc:  # each value in range, but not together (hardtanh's min >= max)
+            warnings.append(f"{exc}; using the defaults")
+            del params[name]
+    return params
+
+
 def _fmt(value: float) -> str:
     # 15 significant digits: short for slider values, exact for any number a person types.
     return f"{value:.15g}" if math.isfinite(value) else "0"
@@ -118,25 +143,7 @@ def decode_gallery(qp: QueryParams) -> tuple[GalleryState, list[str]]:
                 selected.append(name)
         state.selected = selected[:MAX_SELECTED]
 
-    for key in qp:
-        if "." not in str(key):
-            continue
-        name, _, pname = str(key).partition(".")
-        try:
-            act = activations.get(name)
-            spec = act.param(pname)
-        except InputError:
-            warnings.append(f"unknown parameter {str(key)[:40]!r} in the link was ignored")
-            continue
-        value = _number(qp, key, spec.default, spec.min, spec.max, warnings)
-        if value != spec.default:
-            state.params.setdefault(act.name, {})[pname] = value
-    for name, values in list(state.params.items()):
-        try:
-            activations.get(name).resolve_params(values)
-        except InputError as exc:
-            warnings.append(f"{exc}; using the defaults")
-            del state.params[name]
+    state.params = decode_activation_params(qp, warnings)
 
     lim = curves.X_LIMIT
     xmin = _number(qp, "xmin", state.xmin, -lim, lim, warnings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from actviz import activations, expr, gallery, viewstate
-from ui.common import ensure_app_navigation, seed, show_warnings, sync_query_params
+from ui.common import ensure_app_navigation, param_sliders, seed, show_warnings, sync_query_params
 
 ensure_app_navigation()
 
@@ -37,20 +37,8 @@ with st.sidebar:
         "Activations to plot", activations.names(), key="g_act",
         format_func=lambda n: activations.get(n).label, max_selections=viewstate.MAX_SELECTED,
         help="Each one is drawn with its derivative; add or remove freely.")
-    param_values: dict[str, dict[str, float]] = {}
-    for name in selected:
-        act = activations.get(name)
-        if not act.params:
-            continue
-        current = state.param_values(name)
-        with st.expander(f"{act.label} parameters", expanded=True):
-            values = {}
-            for p in act.params:
-                key = f"g_p_{name}_{p.name}"
-                seed(key, float(current[p.name]))
-                values[p.name] = st.slider(p.name, p.min, p.max, step=p.step, key=key,
-                                           help=f"{p.help} (torch default {p.default:g})")
-            param_values[name] = values
+    param_values = {name: param_sliders(name, "g_p", state.param_values(name), expanded=True)[0]
+                    for name in selected}
 
     st.header("Custom activation")
     custom_on = st.toggle("Add my own formula", key="g_custom_on")

@@ -68,3 +68,32 @@ def idx_dataset_panel(name: str, key: str) -> None:
             return
         st.success(f"{datasets.TITLES.get(name, name)} is ready.")
         st.rerun()
+
+
+def param_sliders(name: str, prefix: str, current: Mapping[str, float] | None = None, expanded: bool = False,
+                  learnable_prefix: str | None = None) -> tuple[dict[str, float], list[str]]:
+    """One activation's parameter sliders in an expander (keys ``{prefix}_{name}_{param}``).
+
+    Sliders start at ``current`` (else torch's defaults).  With ``learnable_prefix``, parameters the
+    registry marks learnable get a 'learn during training' checkbox.  Returns (values, learned names).
+    """
+    from actviz import activations
+
+    act = activations.get(name)
+    values: dict[str, float] = {}
+    learned: list[str] = []
+    if not act.params:
+        return values, learned
+    start = {**act.defaults(), **(current or {})}
+    with st.expander(f"{act.label} parameters", expanded=expanded):
+        for p in act.params:
+            key = f"{prefix}_{name}_{p.name}"
+            seed(key, float(start[p.name]))
+            values[p.name] = st.slider(p.name, p.min, p.max, step=p.step, key=key,
+                                       help=f"{p.help} (torch default {p.default:g})")
+            if p.learnable and learnable_prefix:
+                lkey = f"{learnable_prefix}_{name}_{p.name}"
+                seed(lkey, False)
+                if st.checkbox(f"learn {p.name} during training", key=lkey):
+                    learned.append(p.name)
+    return values, learned

@@ -8,7 +8,7 @@ import streamlit as st
 
 from actviz import activations, datasets, expr, gradient_presets, models
 from actviz import gradient_state as gs
-from ui.common import idx_dataset_panel, seed
+from ui.common import idx_dataset_panel, param_sliders, seed
 
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)", "spiral": "Spiral (2-D)",
                   "gaussian": "Two Gaussian blobs (2-D)", "digits": "Digits 8×8 (bundled)", "mnist": "MNIST",
@@ -139,15 +139,4 @@ def render_sidebar() -> gs.GradientState:
 
 
 def _param_sliders(names: list[str]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for name in names:
-        act = activations.get(name)
-        if not act.params:
-            continue
-        with st.expander(f"{act.label} parameters"):
-            for p in act.params:
-                key = f"gf_p_{name}_{p.name}"
-                seed(key, float(p.default))
-                out.setdefault(name, {})[p.name] = st.slider(p.name, p.min, p.max, step=p.step, key=key,
-                                                             help=f"{p.help} (torch default {p.default:g})")
-    return out
+    return {name: param_sliders(name, "gf_p")[0] for name in names}

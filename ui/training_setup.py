@@ -9,7 +9,7 @@ import streamlit as st
 from actviz import activations, datasets, models, training_presets
 from actviz.errors import InputError
 from actviz.training_form import TrainingForm, form_from_config
-from ui.common import idx_dataset_panel
+from ui.common import idx_dataset_panel, param_sliders
 
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
                   "spiral": "Spiral (2-D)", "gaussian": "Two Gaussian blobs (2-D)",
@@ -117,22 +117,11 @@ def _activation_params(chosen: list[str]) -> tuple[dict[str, dict[str, float]], 
     params: dict[str, dict[str, float]] = {}
     learnable: dict[str, list[str]] = {}
     for name in chosen:
-        act = activations.get(name)
-        if not act.params:
-            continue
-        with st.expander(f"{act.label} parameters"):
-            for p in act.params:
-                key = f"t_p_{name}_{p.name}"
-                if key not in st.session_state:
-                    st.session_state[key] = float(p.default)
-                params.setdefault(name, {})[p.name] = st.slider(p.name, p.min, p.max, step=p.step, key=key,
-                                                                help=p.help)
-                if p.learnable:
-                    lkey = f"t_l_{name}_{p.name}"
-                    if lkey not in st.session_state:
-                        st.session_state[lkey] = False
-                    if st.checkbox(f"learn {p.name} during training", key=lkey):
-                        learnable.setdefault(name, []).append(p.name)
+        values, learned = param_sliders(name, "t_p", learnable_prefix="t_l")
+        if values:
+            params[name] = values
+        if learned:
+            learnable[name] = learned
     return params, learnable
 
 
