@@ -29,6 +29,7 @@ from actviz.viewstate import (
     _number,
     decode_activation_params,
     format_assignments,
+    with_params,
 )
 
 DATASETS = tuple(n for n in datasets.NAMES if n != "csv")  # an upload cannot live in a link
@@ -259,16 +260,6 @@ def encode_gradient(state: GradientState) -> dict[str, str]:
         if state.sym_lr != d.sym_lr:
             out["lr"] = _fmt(state.sym_lr)
     return out
-
-
-def with_params(state: GradientState, name: str, values: Mapping[str, float]) -> GradientState:
-    """``state`` with a plain-name token's slider values set (only non-defaults stored)."""
-    defaults = activations.get(name).defaults()
-    changed = {k: float(v) for k, v in values.items() if defaults.get(k) != float(v)}
-    params = {k: dict(v) for k, v in state.params.items() if k != name}
-    if changed:
-        params[name] = changed
-    return replace(state, params=params)
 
 
 def same_settings(a: GradientState, b: GradientState) -> bool:

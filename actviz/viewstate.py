@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from actviz import activations, curves, expr
 from actviz.errors import InputError
@@ -218,8 +218,12 @@ def encode_gallery(state: GalleryState) -> dict[str, str]:
     return out
 
 
-def with_params(state: GalleryState, name: str, values: Mapping[str, float]) -> GalleryState:
-    """``state`` with ``name``'s parameters set, storing only non-default values."""
+StateT = TypeVar("StateT", bound=Any)
+
+
+def with_params(state: StateT, name: str, values: Mapping[str, float]) -> StateT:
+    """``state`` (any page state with a ``params`` field) with ``name``'s parameters set, storing only
+    non-default values."""
     defaults = activations.get(name).defaults()
     changed = {k: float(v) for k, v in values.items() if defaults.get(k) != float(v)}
     params = {k: dict(v) for k, v in state.params.items() if k != name}
