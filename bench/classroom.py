@@ -36,7 +36,11 @@ SERVER_ENV = {"ACTVIZ_WORKER_IDLE_S": "2", "ACTVIZ_JOB_TTL_S": "25", "ACTVIZ_SES
 def proc_stats(pid: int) -> tuple[int, int]:
     """(threads, resident memory in bytes) of a process, from /proc."""
     threads = rss = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # the server has gone (a failed run is being torn down)
+        return 0, 0
+    for line in text.splitlines():
         if line.startswith("Threads:"):
             threads = int(line.split()[1])
         elif line.startswith("VmRSS:"):
@@ -92,60 +96,78 @@ def protocol_student(base: str, st: Student, deadline: float) -> None:
             s.close()
 
 
-def browser_students(base: str, students: list[Student], deadline: float, screenshot: Path | None) -> None:
-    """A few real Chromium pages doing the same, driven from one thread (Playwright's sync API)."""
+def browser_students(base: str, students: list[Student], deadline: float, screenshot: Path | None,
+                     browser: Any = None) -> None:
+    """A few real Chromium pages doing the same, driven from one thread (Playwright's sync API).
+
+    Uses ``browser`` when given (a test's running Chromium: Playwright's sync API cannot be started
+    twice in one thread), else launches its own.
+    """
+    if browser is not None:
+        _drive_pages(base, students, deadline, screenshot, browser)
+        return
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-renderer-backgrounding",
             "--disable-background-timer-throttling"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=os.environ.get("ACTVIZ_CHROMIUM", "/usr/bin/chromium"),
-                                    args=args)
-        pages = []
+        own = p.chromium.launch(executable_path=os.environ.get("ACTVIZ_CHROMIUM", "/usr/bin/chromium"), args=args)
         try:
-            for st in students:
-                page = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
-                page.on("pageerror", lambda exc, st=st: st.errors.append(f"pageerror: {exc}"))
-                page.goto(f"{base}/gallery?act=sigmoid,swish")
-                pages.append(page)
-            for page, st in zip(pages, students, strict=True):
-                page.wait_for_selector(".js-plotly-plot", timeout=120_000)
-                slider = page.locator('[data-testid="stSlider"]').filter(has_text="beta").get_by_role("slider")
-                t0 = time.perf_counter()
-                slider.focus()
-                page.keyboard.press("ArrowRight")
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                       timeout=120_000)
-                st.latencies.append(time.perf_counter() - t0)
-            for page, st in zip(pages, students, strict=True):
-                page.goto(f"{base}/training-lab")
-                page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
-                for label, value in (("Epochs", EPOCHS), ("Hidden layer sizes", HIDDEN)):
-                    box = page.get_by_label(label, exact=True)
-                    box.fill(str(value))
-                    box.press("Enter")
-                seed = page.get_by_label("Seed (same initial weights for every activation)")
-                seed.fill(str(st.seed))
-                seed.press("Enter")
-                page.wait_for_timeout(800)
-                page.get_by_role("button", name="Start training").click()
-            for page, st in zip(pages, students, strict=True):
-                remaining = max(1.0, deadline - time.monotonic())
-                if page.get_by_text("Waiting in the queue").count():
-                    st.saw_queue = True
-                page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
-                st.finished = st.results_shown = True
-                if page.locator('[data-testid="stException"]').count():
-                    st.errors.append(page.locator('[data-testid="stException"]').first.inner_text())
-            if screenshot is not None and pages:
-                pages[0].screenshot(path=str(screenshot))
-        except Exception as exc:  # noqa: BLE001
-            for st in students:
-                if not st.finished:
-                    st.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+            _drive_pages(base, students, deadline, screenshot, own)
         finally:
-            browser.close()
+            own.close()
+
+
+def _drive_pages(base: str, students: list[Student], deadline: float, screenshot: Path | None, browser: Any) -> None:
+    pages = []
+    contexts = []
+    try:
+        for st in students:
+            context = browser.new_context(viewport={"width": 1300, "height": 900})
+            contexts.append(context)
+            page = context.new_page()
+            page.on("pageerror", lambda exc, st=st: st.errors.append(f"pageerror: {exc}"))
+            page.goto(f"{base}/gallery?act=sigmoid,swish")
+            pages.append(page)
+        for page, st in zip(pages, students, strict=True):
+            page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text="beta").get_by_role("slider")
+            t0 = time.perf_counter()
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                   timeout=120_000)
+            st.latencies.append(time.perf_counter() - t0)
+        for page, st in zip(pages, students, strict=True):
+            page.goto(f"{base}/training-lab")
+            page.get_by_role("button", name="Start training").wait_for(timeout=120_000)
+            for label, value in (("Epochs", EPOCHS), ("Hidden layer sizes", HIDDEN)):
+                box = page.get_by_label(label, exact=True)
+                box.fill(str(value))
+                box.press("Enter")
+            seed = page.get_by_label("Seed (same initial weights for every activation)")
+            seed.fill(str(st.seed))
+            seed.press("Enter")
+            page.wait_for_timeout(800)
+            page.get_by_role("button", name="Start training").click()
+        for page, st in zip(pages, students, strict=True):
+            remaining = max(1.0, deadline - time.monotonic())
+            if page.get_by_text("Waiting in the queue").count():
+                st.saw_queue = True
+            page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
+            st.finished = st.results_shown = True
+            if page.locator('[data-testid="stException"]').count():
+                st.errors.append(page.locator('[data-testid="stException"]').first.inner_text())
+        if screenshot is not None and pages:
+            pages[0].screenshot(path=str(screenshot))
+    except Exception as exc:  # noqa: BLE001
+        for st in students:
+            if not st.finished:
+                st.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        for context in contexts:
+            context.close()
 
 
 def _idle_latencies(base: str, n: int) -> list[float]:
@@ -172,7 +194,7 @@ def _job_log(log_path: Path, offset: int = 0) -> dict[str, Any]:
 
 
 def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int = 4, timeout: float = 300,
-        screenshot: Path | None = None) -> dict[str, Any]:
+        screenshot: Path | None = None, browser: Any = None) -> dict[str, Any]:
     """The whole scenario; returns the numbers the test asserts on and the benchmark reports."""
     # Warm-up: one student walks through everything first, so that one-time costs (imports, the
     # first curves, the first training job, the server's thread pools) are not counted as growth.
@@ -203,7 +225,7 @@ def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int =
                for st in crowd[browsers:]]
     for t in threads:
         t.start()
-    browser_students(base, crowd[:browsers], deadline, screenshot)
+    browser_students(base, crowd[:browsers], deadline, screenshot, browser)
     for t in threads:
         t.join(max(1.0, deadline - time.monotonic()))
     elapsed = time.monotonic() - t0

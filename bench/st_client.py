@@ -31,7 +31,9 @@ class StreamlitSession:
     def __init__(self, base_url: str, timeout: float = 120.0):
         self.ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
         self.timeout = timeout
-        self.ws = connect(self.ws_url, subprotocols=["streamlit"], open_timeout=timeout, max_size=None)  # noqa: SIM115
+        # connect() is a context manager in websockets 17; the session object owns its lifetime.
+        self._connection = connect(self.ws_url, subprotocols=["streamlit"], open_timeout=timeout, max_size=None)
+        self.ws = self._connection.__enter__()
         self.widgets: dict[str, Any] = {}      # key -> widget proto seen in the last full run
         self.sent: dict[str, Any] = {}         # widget id -> WidgetState we keep sending
         self.fragments: dict[str, float] = {}  # fragment id -> run_every interval
@@ -40,7 +42,7 @@ class StreamlitSession:
         self.query = ""
 
     def close(self) -> None:
-        self.ws.close()
+        self._connection.__exit__(None, None, None)
 
     # --- runs --------------------------------------------------------------------------------------
     def _send(self, fragment_id: str = "", auto: bool = False) -> None:

@@ -20,7 +20,7 @@ import classroom  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_thirty_students_share_the_server_fairly_and_nothing_leaks():
+def test_thirty_students_share_the_server_fairly_and_nothing_leaks(chromium):
     require_browser()
     contract = dh.parse()
     log_path = ARTIFACTS / "classroom-server.log"
@@ -30,7 +30,7 @@ def test_thirty_students_share_the_server_fairly_and_nothing_leaks():
             assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
             time.sleep(0.5)
         report = classroom.run("http://127.0.0.1:8501", proc.pid, log_path, students=30, browsers=4,
-                               timeout=300, screenshot=ARTIFACTS / "classroom.png")
+                               timeout=300, screenshot=ARTIFACTS / "classroom.png", browser=chromium)
     print(report)
     assert not report["errors"], report["errors"][:5]
     assert report["finished"] == 30 and report["results_shown"] == 30, "every student saw their results"
