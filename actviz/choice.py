@@ -126,6 +126,11 @@ def custom(expression: str, params: Mapping[str, Any] | None = None) -> Activati
     return choice
 
 
+def custom_from_text(expression: str, assignments: str) -> ActivationChoice:
+    """A custom choice from the pages' two text fields: the formula and ``beta=1, a=2``."""
+    return custom(expression, expr.parse_param_assignments(assignments))
+
+
 def _probe(choice: ActivationChoice) -> None:
     """Run a custom expression once so that errors inside its calls surface at validation time."""
     x = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64)

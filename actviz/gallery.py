@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from actviz import choice as choice_mod
-from actviz import curves, expr, figures
+from actviz import curves, figures
 from actviz.choice import ActivationChoice
 from actviz.errors import InputError
 from actviz.viewstate import GalleryState
@@ -36,8 +36,7 @@ def choices_for(state: GalleryState) -> tuple[list[ActivationChoice], dict[str, 
             errors[name] = str(exc)
     if state.custom_on:
         try:
-            params = expr.parse_param_assignments(state.custom_params)
-            out.append(choice_mod.custom(state.custom_expr, params))
+            out.append(choice_mod.custom_from_text(state.custom_expr, state.custom_params))
         except InputError as exc:
             errors["custom"] = str(exc)
     return out, errors

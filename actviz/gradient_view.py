@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from actviz import choice as choice_mod
-from actviz import datasets, diagnostics, expr, models
+from actviz import datasets, diagnostics, models
 from actviz import figures_diagnostics as fd
 from actviz.choice import ActivationChoice
 from actviz.errors import InputError
@@ -51,8 +51,7 @@ def choices_from_state(state: GradientState) -> tuple[list[ActivationChoice], di
             errors[token] = str(exc)
     if state.custom_on:
         try:
-            params = expr.parse_param_assignments(state.custom_params)
-            choices.append(choice_mod.custom(state.custom_expr, params))
+            choices.append(choice_mod.custom_from_text(state.custom_expr, state.custom_params))
         except InputError as exc:
             errors["custom"] = str(exc)
     unique: dict[str, ActivationChoice] = {}

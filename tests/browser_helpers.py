@@ -63,6 +63,23 @@ def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 60) -> 
 
 
 @contextlib.contextmanager
+def background_process(cmd: list[str], env: dict[str, str], log_name: str) -> Iterator[subprocess.Popen]:
+    """Run ``cmd`` from the repository root with its output in test-artifacts/<log_name>.log."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"{log_name}.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextlib.contextmanager
 def streamlit_server(extra_env: dict[str, str] | None = None, command: list[str] | None = None,
                      port: int | None = None) -> Iterator[str]:
     """Start the app and yield its base URL; the log goes to test-artifacts/ for post-mortems."""
@@ -70,20 +87,10 @@ def streamlit_server(extra_env: dict[str, str] | None = None, command: list[str]
     cmd = command or [sys.executable, "-m", "ui.launch", "--server.headless=true",
                       f"--server.port={port}", "--server.address=127.0.0.1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / f"server-{port}.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with background_process(cmd, env, f"server-{port}") as proc:
+        base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc)
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def launch_chromium(playwright):

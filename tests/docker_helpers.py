@@ -96,20 +96,11 @@ def local_argv(argv: list[str]) -> list[str]:
 def run_cmd(contract: DockerContract, extra_env: dict[str, str] | None = None, log_name: str = "docker-cmd"
             ) -> Iterator[subprocess.Popen]:
     """Start the image's CMD from the repository root with the image's ENV (plus ``extra_env``)."""
+    from tests.browser_helpers import background_process
+
     env = {**os.environ, **contract.env, **(extra_env or {})}
-    artifacts = ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    log = open(artifacts / f"{log_name}.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(local_argv(contract.cmd), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with background_process(local_argv(contract.cmd), env, log_name) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def healthy(contract: DockerContract, env: dict[str, str] | None = None) -> bool:
