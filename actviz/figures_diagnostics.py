@@ -159,8 +159,8 @@ def activation_hist_figure(reports: Sequence[GradientReport], hidden_names: Sequ
 def neuron_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str],
                   dead: Sequence[DeadNeurons] | None = None) -> go.Figure:
     """Grouped bars per hidden layer: dead units (whole training set), saturated and exactly-zero outputs."""
-    panels = (["Dead units (% of the layer, whole training set)"] if dead is not None else []) + [
-        "Saturated: |f′(z)| < ε (% of outputs, this batch)", "Exactly 0 (% of outputs, this batch)"]
+    panels = (["Dead units (% of layer, all training data)"] if dead is not None else []) + [
+        "Saturated |f′(z)| < ε (% of outputs)", "Exactly 0 (% of outputs)"]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.07)
     names = list(hidden_names)
     for i, r in enumerate(reports):

@@ -19,7 +19,8 @@ st.markdown("Choose a page:")
 for page in PAGES:
     if page.default:
         continue
-    st.page_link(page.path, label=f"**{page.title}** — {page.blurb}", icon=page.icon)
+    st.page_link(page.path, label=f"**{page.title}**", icon=page.icon)
+    st.caption(page.blurb)
 
 st.divider()
 st.caption("Every view can also be produced without the browser: `python -m actviz --help`. "
