@@ -140,3 +140,55 @@ def test_checkpoint_zip_layout():
     assert sorted(z.namelist()) == ["config.json", "model.pt"]
     state = torch.load(io.BytesIO(z.read("model.pt")), weights_only=True)
     assert set(state) == set(model.state_dict())
+
+
+def _csv(rows: int = 60) -> bytes:
+    lines = ["a,b,c,label"]
+    for i in range(rows):
+        cls = "cat" if i % 2 else "dog"
+        lines.append(f"{i % 7},{(i * 3) % 5},{1.5 if cls == 'cat' else -1.5},{cls}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_malformed_csv_upload_is_explained_and_a_good_one_trains(lab):
+    lab.session_state["t_dataset"] = "csv"
+    lab.run()
+    lab.file_uploader(key="t_csv_file").set_value(("broken.csv", b"a,b,label\n1,x,cat\n2,3,dog\n", "text/csv")).run()
+    assert_clean(lab)
+    assert any("broken.csv" in e.value for e in lab.error), [e.value for e in lab.error]
+    lab.file_uploader(key="t_csv_file").set_value(("animals.csv", _csv(), "text/csv")).run()
+    assert_clean(lab)
+    assert not any("animals.csv" in e.value for e in lab.error)
+    at = start(lab, t_activations=["relu"], t_hidden="4", t_epochs=60, t_seed=21)
+    poll_until_finished(at)
+    table = at.dataframe[0].value
+    assert list(table["activation"]) == ["ReLU"] and table["test accuracy"][0] >= 0.9
+
+
+def test_a_checkpoint_loads_back_and_a_tampered_one_is_refused(lab):
+    from actviz import datasets, training
+    from actviz.choice import choose
+
+    cfg = training.TrainConfig(datasets.DatasetSpec(name="moons"), (choose("tanh"),), hidden=(6,), epochs=3, seed=5)
+
+    class Sink:
+        def run_started(self, i): ...
+        def live_point(self, *a): ...
+        def epoch_done(self, *a): ...
+        def run_finished(self, *a): ...
+
+    model = training.train(cfg, Sink())[0].model
+    from actviz.jobs import Job
+
+    job = Job(cfg, "x", 0.0).snapshot(None)
+    from actviz import training_results
+
+    data = training_results.checkpoint_bytes(job, 0, model)
+    lab.file_uploader(key="t_ckpt_upload").set_value(("model.zip", data, "application/zip")).run()
+    assert_clean(lab)
+    assert any("Loaded a 2-6-1 network" in s.value for s in lab.success)
+    expected = training.evaluate(model, datasets.load(cfg.dataset).x_test, datasets.load(cfg.dataset).y_test)[1]
+    assert lab.metric[0].value == f"{expected:.2%}"
+    lab.file_uploader(key="t_ckpt_upload").set_value(("evil.zip", b"PK\x03\x04 not a zip", "application/zip")).run()
+    assert_clean(lab)
+    assert any("evil.zip" in e.value for e in lab.error)
