@@ -230,7 +230,17 @@ def train(cfg: TrainConfig, sink: ProgressSink, cancel: threading.Event | None =
     ``dataset`` overrides loading ``cfg.dataset`` (benchmarks feed synthetic tensors this way).
     """
     cancel = cancel or threading.Event()
-    torch.set_flush_denormal(True)  # saturated sigmoid/tanh nets produce denormals: very slow on CPU
+    # Saturated sigmoid/tanh nets produce denormals, which are very slow on CPUs.  The flag belongs to
+    # the calling thread, so it is switched back off afterwards (CLI and tests train in their own).
+    torch.set_flush_denormal(True)
+    try:
+        return _train(cfg, sink, cancel, clock, dataset)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(cfg: TrainConfig, sink: ProgressSink, cancel: threading.Event, clock: Callable[[], float],
+           dataset: datasets.Dataset | None) -> list[_Run]:
     ds = dataset if dataset is not None else datasets.load(cfg.dataset)
     n_out = models.output_size(ds.n_classes)
     runs: list[_Run] = []

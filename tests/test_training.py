@@ -273,3 +273,9 @@ def test_non_finite_weights_in_a_checkpoint_are_refused():
         model.linears[0].weight[0, 0] = math.nan
     with pytest.raises(InputError, match="NaN"):
         checkpoint.load(checkpoint.save(model))
+
+
+def test_training_leaves_the_callers_denormal_handling_alone():
+    cfg = TrainConfig(moons(0.2, 200), (choose("tanh"),), hidden=(4,), epochs=1, seed=0)
+    train(cfg, Recorder())
+    assert torch.tensor([1e-40]).item() != 0.0, "flush-to-zero leaked into the calling thread"
