@@ -117,8 +117,9 @@ def test_training_is_reproducible_and_every_activation_starts_from_the_same_weig
 
 
 def test_running_loss_is_reported_within_the_first_epoch():
-    # 40,000 points in batches of 4: one epoch takes several times the 0.5 s reporting interval.
-    cfg = TrainConfig(moons(0.2, 40000), (choose("relu"),), hidden=(16,), batch_size=4, epochs=1, seed=0)
+    # 28,000 training points one at a time: one epoch takes many times the 0.5 s reporting interval
+    # even on a fast machine (the timer cancels the job after 3 s).
+    cfg = TrainConfig(moons(0.2, 40000), (choose("relu"),), hidden=(16,), batch_size=1, epochs=1, seed=0)
     rec = Recorder()
     cancel = threading.Event()
     threading.Timer(3.0, cancel.set).start()
