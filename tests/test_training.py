@@ -180,9 +180,9 @@ def test_cancel_stops_a_job_within_a_second_and_keeps_its_results():
 
 def test_two_sessions_jobs_run_concurrently_without_mixing_results():
     mgr = JobManager(Limits(max_running_jobs=2, worker_idle_s=0.5))
-    cfg_a = TrainConfig(moons(0.2, 400), (choose("relu"),), hidden=(8,), epochs=8, seed=1)
+    cfg_a = TrainConfig(moons(0.2, 400), (choose("relu"),), hidden=(8,), epochs=30, seed=1)
     cfg_b = TrainConfig(datasets.DatasetSpec(name="digits", max_train=400), (choose("tanh"),), hidden=(16,),
-                        epochs=8, seed=2)
+                        epochs=30, seed=2)
     a, _ = mgr.submit(cfg_a, "alice")
     b, _ = mgr.submit(cfg_b, "bob")
     deadline = time.monotonic() + 120
