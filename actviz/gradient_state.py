@@ -22,12 +22,11 @@ from actviz.viewstate import (
     DEFAULT_CUSTOM_PARAMS,
     QueryParams,
     _choice_of,
-    _custom_params,
     _first,
-    _flag,
     _fmt,
     _number,
     decode_activation_params,
+    decode_custom,
     format_assignments,
     with_params,
 )
@@ -167,15 +166,7 @@ def decode_gradient(qp: QueryParams) -> tuple[GradientState, list[str]]:
         state.selected = selected[:MAX_SELECTED]
     state.params = decode_activation_params(qp, warnings)
 
-    raw_expr = _first(qp.get("expr"))
-    state.custom_on = _flag(qp, "custom", raw_expr is not None, warnings)
-    if raw_expr is not None:
-        state.custom_expr = raw_expr[: expr.MAX_LENGTH]
-        if len(raw_expr) > expr.MAX_LENGTH:
-            warnings.append(f"the custom expression in the link was cut to {expr.MAX_LENGTH} characters")
-    raw_eparams = _first(qp.get("eparams"))
-    if raw_eparams is not None:
-        state.custom_params = _custom_params(raw_eparams, warnings)
+    decode_custom(qp, state, warnings)
 
     raw_hidden = _first(qp.get("hidden"))
     if raw_hidden is not None:

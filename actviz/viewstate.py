@@ -157,6 +157,12 @@ def decode_gallery(qp: QueryParams) -> tuple[GalleryState, list[str]]:
     state.shade = _flag(qp, "shade", state.shade, warnings)
     state.saturation_eps = _number(qp, "eps", state.saturation_eps, 0.0, EPS_MAX, warnings)
 
+    decode_custom(qp, state, warnings)
+    return state, warnings
+
+
+def decode_custom(qp: QueryParams, state: Any, warnings: list[str]) -> None:
+    """The custom formula keys (custom, expr, eparams) into any page state that has those fields."""
     raw_expr = _first(qp.get("expr"))
     raw_eparams = _first(qp.get("eparams"))
     state.custom_on = _flag(qp, "custom", raw_expr is not None, warnings)
@@ -167,7 +173,6 @@ def decode_gallery(qp: QueryParams) -> tuple[GalleryState, list[str]]:
             warnings.append(f"the custom expression in the link was cut to {expr.MAX_LENGTH} characters")
     if raw_eparams is not None:
         state.custom_params = _custom_params(raw_eparams, warnings)
-    return state, warnings
 
 
 def _custom_params(raw: str, warnings: list[str]) -> str:

@@ -97,3 +97,37 @@ def param_sliders(name: str, prefix: str, current: Mapping[str, float] | None = 
                 if st.checkbox(f"learn {p.name} during training", key=lkey):
                     learned.append(p.name)
     return values, learned
+
+
+# Dataset names as the pages' dataset pickers show them.
+DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
+                  "spiral": "Spiral (2-D)", "gaussian": "Two Gaussian blobs (2-D)",
+                  "digits": "Digits 8×8 (bundled)", "mnist": "MNIST", "fashion_mnist": "FashionMNIST",
+                  "csv": "My CSV file"}
+
+
+def init_widgets(prefix: str, keys: Mapping[str, str]) -> tuple[str, bool]:
+    """Weight-init picker with the inputs its scheme needs, and the constant-bias switch.
+
+    ``keys`` names the session keys (after ``prefix``) for: init, std, low, high, value, bias_on,
+    bias.  Returns (init name, constant bias on?).
+    """
+    from actviz import models
+
+    k = {role: prefix + suffix for role, suffix in keys.items()}
+    init = st.selectbox("Weight init", models.INIT_NAMES, key=k["init"], format_func=models.INIT_LABELS.get,
+                        help="Kaiming inits use the ReLU gain whatever the activation, so every activation "
+                             "starts from the same weights.")
+    limit = models.INIT_VALUE_LIMIT
+    if init == "normal":
+        st.number_input("std", 1e-6, limit, format="%.4g", key=k["std"])
+    elif init == "uniform":
+        c1, c2 = st.columns(2)
+        c1.number_input("a", -limit, limit, format="%.4g", key=k["low"])
+        c2.number_input("b", -limit, limit, format="%.4g", key=k["high"])
+    elif init == "constant":
+        st.number_input("value", -limit, limit, format="%.4g", key=k["value"])
+    bias_on = st.checkbox("Constant bias", key=k["bias_on"])
+    if bias_on:
+        st.number_input("bias", -limit, limit, format="%.4g", key=k["bias"])
+    return init, bias_on

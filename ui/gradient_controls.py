@@ -6,13 +6,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from actviz import activations, datasets, expr, gradient_presets, models
+from actviz import activations, datasets, expr, gradient_presets
 from actviz import gradient_state as gs
-from ui.common import idx_dataset_panel, param_sliders, seed
+from ui.common import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders, seed
 
-DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)", "spiral": "Spiral (2-D)",
-                  "gaussian": "Two Gaussian blobs (2-D)", "digits": "Digits 8×8 (bundled)", "mnist": "MNIST",
-                  "fashion_mnist": "FashionMNIST"}
 _SCALARS = {"gf_data": "dataset", "gf_n": "n_samples", "gf_noise": "noise", "gf_dseed": "data_seed",
             "gf_custom_on": "custom_on", "gf_expr": "custom_expr", "gf_hidden": "hidden", "gf_init": "init",
             "gf_std": "init_std", "gf_a": "init_low", "gf_b": "init_high", "gf_value": "init_value",
@@ -68,7 +65,9 @@ def render_sidebar() -> gs.GradientState:
     """Draw the sidebar and return what it says (validated later by the core)."""
     with st.sidebar:
         st.header("Data")
-        name = st.selectbox("Dataset", list(DATASET_LABELS), key="gf_data", format_func=DATASET_LABELS.get)
+        # No CSV here: an upload cannot live in a shareable link.
+        name = st.selectbox("Dataset", [n for n in DATASET_LABELS if n != "csv"], key="gf_data",
+                            format_func=DATASET_LABELS.get)
         if name in datasets.SYNTHETIC:
             c1, c2 = st.columns(2)
             c1.number_input("Samples", *datasets.N_SAMPLES_RANGE, step=100, key="gf_n")
@@ -105,20 +104,8 @@ def render_sidebar() -> gs.GradientState:
         st.header("Network")
         st.text_input("Hidden layer sizes", key="gf_hidden", help="Comma-separated, e.g. 512,256,256,128 or "
                       "256x5,128x5 (at most 20 layers); empty means no hidden layer.")
-        init = st.selectbox("Weight init", models.INIT_NAMES, key="gf_init", format_func=models.INIT_LABELS.get,
-                            help="Kaiming inits use the ReLU gain whatever the activation, so every activation "
-                                 "starts from the same weights.")
-        if init == "normal":
-            st.number_input("std", 1e-6, models.INIT_VALUE_LIMIT, format="%.4g", key="gf_std")
-        elif init == "uniform":
-            c1, c2 = st.columns(2)
-            c1.number_input("a", -100.0, 100.0, format="%.4g", key="gf_a")
-            c2.number_input("b", -100.0, 100.0, format="%.4g", key="gf_b")
-        elif init == "constant":
-            st.number_input("value", -100.0, 100.0, format="%.4g", key="gf_value")
-        bias_on = st.checkbox("Constant bias", key="gf_bias_on")
-        if bias_on:
-            st.number_input("bias", -100.0, 100.0, format="%.4g", key="gf_bias")
+        init, bias_on = init_widgets("gf_", {"init": "init", "std": "std", "low": "a", "high": "b",
+                                              "value": "value", "bias_on": "bias_on", "bias": "bias"})
         c1, c2 = st.columns(2)
         c1.number_input("Batch size", 1, 65536, key="gf_batch")
         c2.number_input("Seed", 0, gs.MAX_SEED, key="gf_seed", help="Same seed: same weights and same batch.")

@@ -6,18 +6,10 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from actviz import activations, datasets, models, training_presets
+from actviz import activations, datasets, training_presets
 from actviz.errors import InputError
 from actviz.training_form import TrainingForm, form_from_config
-from ui.common import idx_dataset_panel, param_sliders
-
-DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
-                  "spiral": "Spiral (2-D)", "gaussian": "Two Gaussian blobs (2-D)",
-                  "digits": "Digits 8×8 (bundled)", "mnist": "MNIST", "fashion_mnist": "FashionMNIST",
-                  "csv": "My CSV file"}
-INIT_LABELS = {"default": "PyTorch default", "xavier_uniform": "Xavier uniform", "xavier_normal": "Xavier normal",
-               "kaiming_uniform": "Kaiming uniform", "kaiming_normal": "Kaiming normal",
-               "normal": "Normal(0, std)", "uniform": "Uniform(a, b)", "zeros": "Zeros", "constant": "Constant"}
+from ui.common import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders
 
 _SCALARS = ("dataset", "n_samples", "noise", "data_seed", "data_dir", "max_train", "activations", "custom_expr",
             "custom_params", "hidden", "init", "init_std", "init_low", "init_high", "init_value", "bias_const",
@@ -83,17 +75,8 @@ def render_setup() -> TrainingForm:
 
         st.header("Network")
         st.text_input("Hidden layer sizes", key="t_hidden", help="Comma-separated, e.g. 512,256,256,128 or 256x5")
-        init = st.selectbox("Weight init", models.INIT_NAMES, key="t_init", format_func=INIT_LABELS.get)
-        if init == "normal":
-            st.number_input("std", 1e-6, 100.0, format="%.4g", key="t_init_std")
-        elif init == "uniform":
-            c1, c2 = st.columns(2)
-            c1.number_input("a", -100.0, 100.0, format="%.4g", key="t_init_low")
-            c2.number_input("b", -100.0, 100.0, format="%.4g", key="t_init_high")
-        elif init == "constant":
-            st.number_input("value", -100.0, 100.0, format="%.4g", key="t_init_value")
-        if st.checkbox("Constant bias", key="t_bias_const"):
-            st.number_input("bias", -100.0, 100.0, format="%.4g", key="t_bias_value")
+        init_widgets("t_", {"init": "init", "std": "init_std", "low": "init_low", "high": "init_high",
+                            "value": "init_value", "bias_on": "bias_const", "bias": "bias_value"})
 
         st.header("Training")
         opt = st.radio("Optimizer", ("adam", "sgd"), key="t_optimizer", horizontal=True,
