@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench browser clean
+.PHONY: run test test-fast lint bench browser clean wheelhouse docker-base
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ lint: $(VENV)/.dev-deps
 
 bench: $(VENV)/.deps
 	$(BIN)/python -m actviz bench
+
+# Offline image builds (Dockerfile's WHEELHOUSE): every wheel of requirements.txt, torch's CPU build
+# from PyTorch's index.  Where pip already finds the CPU wheel (CI here), `make wheelhouse TORCH_INDEX=`.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+wheelhouse: wheelhouse/.complete
+wheelhouse/.complete: requirements.txt | $(BIN)/python
+	$(BIN)/pip download --quiet --dest wheelhouse $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
+	@ls wheelhouse/torch-*+cpu-*.whl >/dev/null 2>&1 || { echo "wheelhouse/ has no CPU torch wheel" >&2; exit 1; }
+	touch $@
+
+# A local Debian bookworm + Python 3.11 base image, for engines that cannot pull python:3.11-slim.
+docker-base:
+	@bash scripts/docker-base.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
