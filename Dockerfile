@@ -46,16 +46,17 @@ COPY --from=deps /opt/venv /opt/venv
 # Optional datasets, baked in before the rest of the code so that code changes keep this layer.  The
 # download verifies each file's MD5 and fails the build on a mismatch.
 ARG BAKE_DATA=0
-COPY actviz/__init__.py actviz/errors.py actviz/limits.py actviz/datasets.py ./actviz/
+COPY actviz/__init__.py actviz/errors.py actviz/limits.py actviz/validate.py actviz/cache.py ./actviz/
+COPY actviz/data ./actviz/data
 RUN mkdir -p /app/data /app/state \
  && if [ "$BAKE_DATA" = "1" ]; then \
-      python -c "from actviz import datasets; [datasets.download(n) for n in ('mnist', 'fashion_mnist')]"; \
+      python -c "from actviz.data import datasets; [datasets.download(n) for n in ('mnist', 'fashion_mnist')]"; \
     fi
 
 # The application: one line per top-level folder the app imports or serves.
 COPY app.py ./
 COPY actviz ./actviz
-COPY pages ./pages
+COPY app_pages ./app_pages
 COPY ui ./ui
 COPY .streamlit ./.streamlit
 

@@ -7,12 +7,24 @@ stderr (``actviz: error: ...``), never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
+import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from actviz import activations
+from actviz.activations import choice
+from actviz.activations.curves import compute_curve
+from actviz.activations.properties import properties
+from actviz.data import datasets
 from actviz.errors import InputError
+from actviz.network import checkpoint, diagnostics, models
+from actviz.training import config as training_config
+from actviz.training.config import EpochRecord, RunStatus
+from actviz.training.engine import train
 
 EXIT_BAD_INPUT = 2
 
@@ -43,8 +55,6 @@ def _emit(data: Any) -> None:
 # --- commands ------------------------------------------------------------------------------------
 
 def cmd_activations(args: argparse.Namespace) -> int:
-    from actviz import activations
-
     entries = [
         {"name": a.name, "label": a.label, "formula": a.formula,
          "params": [{"name": p.name, "default": p.default, "min": p.min, "max": p.max}
@@ -61,8 +71,6 @@ def cmd_activations(args: argparse.Namespace) -> int:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    from actviz import choice, curves
-
     params = parse_assignments(args.param)
     if args.expr is not None:
         if args.name:
@@ -72,8 +80,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
         if not args.name:
             raise InputError("give an activation NAME (see: python -m actviz activations) or --expr")
         chosen = choice.choose(args.name, params)
-    curve = curves.compute_curve(chosen, args.xmin, args.xmax, args.points)
-    props = curves.properties(chosen).to_json()
+    curve = compute_curve(chosen, args.xmin, args.xmax, args.points)
+    props = properties(chosen).to_json()
     if args.json:
         data = curve.to_json()
         data["properties"] = props
@@ -86,8 +94,13 @@ def cmd_curve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from actviz import bench
-
+    # The benchmark lives beside the package (bench/), with the test tools it drives; it is there in a
+    # source checkout, not in an installed app or the Docker image.
+    try:
+        bench = importlib.import_module("bench.runner")
+    except ModuleNotFoundError as exc:
+        raise InputError(f"the benchmark needs the source checkout and its test tools ({exc}); run it from the "
+                         "repository root after `make test` has installed them") from None
     report = bench.run(quick=args.quick, only=args.only)
     if args.json:
         _emit(report)
@@ -97,8 +110,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from actviz import datasets
-
     entries = [{"name": n, "title": datasets.TITLES[n], "synthetic": n in datasets.SYNTHETIC,
                 "ready": datasets.available(n, args.data_dir), "status": datasets.status(n, args.data_dir)}
                for n in datasets.NAMES]
@@ -111,8 +122,6 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from actviz import datasets
-
     tty = sys.stderr.isatty()
 
     def progress(fraction: float, message: str) -> None:
@@ -142,23 +151,21 @@ class _CliSink:
     def live_point(self, run: int, epoch_float: float, train_loss: float, progress: float) -> None:
         pass
 
-    def epoch_done(self, run, record, layer_grad_norms, boundary) -> None:
-        self.history[run].append(record)
+    def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float], boundary: Any) -> None:
+        self.history[run].append(record.as_dict())
         if not self.quiet:
-            sys.stderr.write(f"[{self.labels[run]}] epoch {record['epoch']}/{self.epochs}: train loss "
-                             f"{record['train_loss']:.4f}, val acc {record['val_acc']:.2%}, test acc "
-                             f"{record['test_acc']:.2%} ({record['seconds']:.2f} s)\n")
+            sys.stderr.write(f"[{self.labels[run]}] epoch {record.epoch}/{self.epochs}: train loss "
+                             f"{record.train_loss:.4f}, val acc {record.val_acc:.2%}, test acc "
+                             f"{record.test_acc:.2%} ({record.seconds:.2f} s)\n")
             sys.stderr.flush()
 
-    def run_finished(self, run, status, message, summary) -> None:
-        self.final[run] = {"status": status, "message": message, **summary}
+    def run_finished(self, run: int, status: RunStatus, message: str, summary: dict[str, Any]) -> None:
+        self.final[run] = {"status": str(status), "message": message, **summary}
         if not self.quiet and message:
             sys.stderr.write(f"[{self.labels[run]}] {status}: {message}\n")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from actviz import checkpoint, datasets, models, training
-
     if args.csv:
         try:
             content = open(args.csv, "rb").read(int(200e6))
@@ -176,14 +183,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not dot:
             raise InputError(f"--param for training is NAME.KEY=VALUE, e.g. swish.beta=1.5 (got {key!r})")
         per_activation.setdefault(name, {})[pname] = value
-    acts = training.parse_activation_list(args.activations, per_activation, args.learn or ())
-    cfg = training.TrainConfig(
+    acts = training_config.parse_activation_list(args.activations, per_activation, args.learn or ())
+    cfg = training_config.TrainConfig(
         dataset=spec, activations=acts, hidden=models.parse_hidden(args.hidden),
         init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
         seed=args.seed)
     sink = _CliSink([a.key for a in acts], cfg.epochs, quiet=args.json)
-    runs = training.train(cfg, sink)
+    runs = train(cfg, sink)
     out: dict[str, Any] = {"config": cfg.to_json(), "runs": {}}
     for i, (act, run) in enumerate(zip(acts, runs, strict=True)):
         name = act.key if act.is_custom or act.params else act.name
@@ -193,12 +200,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "best_epoch": final.get("best_epoch"), "dead_fraction": final.get("dead_fraction"),
                              "learned": final.get("learned", {})}
         if args.save:
-            import pathlib
-
             folder = pathlib.Path(args.save)
             folder.mkdir(parents=True, exist_ok=True)
             stem = "custom" if act.is_custom else act.name
-            (folder / f"{stem}_{i}.zip").write_bytes(checkpoint.save(run.model, {"dataset": {"spec": spec.key()}}))
+            result = {"status": final.get("status"), **{k: final.get(k) for k in (
+                "test_acc", "test_loss", "best_epoch", "best_val_acc", "dead_fraction")}}
+            training = {k: v for k, v in cfg.to_json().items() if k not in ("dataset", "activations")}
+            (folder / f"{stem}_{i}.zip").write_bytes(checkpoint.save(run.model, spec, training, result))
     if args.json:
         _emit(_json_safe(out))
     else:
@@ -211,8 +219,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _json_safe(value: Any) -> Any:
     """NaN/inf (a diverged run's loss) become null so the output is strict JSON."""
-    import math
-
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -224,8 +230,6 @@ def _json_safe(value: Any) -> Any:
 
 def _network_setup(args: argparse.Namespace):
     """(dataset, hidden, activation choice, init) from the shared gradients/neurons options."""
-    from actviz import choice, datasets, models
-
     params = parse_assignments(args.param)
     if args.expr is not None:
         if args.activation:
@@ -244,8 +248,6 @@ def _network_setup(args: argparse.Namespace):
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
-    from actviz import diagnostics
-
     ds, hidden, chosen, init = _network_setup(args)
     comp = diagnostics.compare_at_init(ds, hidden, [chosen], init, args.seed, args.batch_size, args.eps, dead=False)
     report = comp.reports[0]
@@ -266,8 +268,6 @@ def cmd_gradients(args: argparse.Namespace) -> int:
 
 
 def cmd_neurons(args: argparse.Namespace) -> int:
-    from actviz import diagnostics, models
-
     ds, hidden, chosen, init = _network_setup(args)
     if not hidden:
         raise InputError("a network without hidden layers has no neurons to count; give --hidden")
@@ -282,6 +282,33 @@ def cmd_neurons(args: argparse.Namespace) -> int:
               f"({dead.total_fraction:.1%})")
         for i, (c, u, f, sat) in enumerate(zip(dead.counts, dead.sizes, dead.fractions, dead.saturated_fraction or [])):
             print(f"  H{i + 1} ({u:4d} units): dead {c:4d} ({f:6.1%})  saturated |f'| < {args.eps:g}: {sat:6.1%}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    path = pathlib.Path(args.checkpoint)
+    try:
+        size = path.stat().st_size
+        if size > checkpoint.MAX_MEMBER_BYTES + checkpoint.MAX_CONFIG_BYTES + 1_000_000:
+            raise InputError(f"{path} is {size / 2**20:.0f} MB, larger than any checkpoint this app writes")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not a checkpoint file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if args.csv:
+        try:
+            datasets.register_csv(pathlib.Path(args.csv).read_bytes(), args.label)
+        except OSError as exc:
+            raise InputError(f"cannot read {args.csv}: {exc.strerror or exc}") from None
+    loaded = checkpoint.load(data)
+    scores = checkpoint.evaluate(loaded, args.data_dir)
+    out = {**scores, "config": loaded.config}
+    if args.json:
+        _emit(_json_safe(out))
+    else:
+        print(f"{loaded.label} on {loaded.dataset_spec().key()}: test accuracy {scores['test_acc']:.2%}, "
+              f"test loss {scores['test_loss']:.4f}")
     return 0
 
 
@@ -383,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("neurons", help="dead and saturated units of a net at initialisation (whole training set)")
     _add_network_options(p)
     p.set_defaults(func=cmd_neurons)
+
+    p = sub.add_parser("evaluate", help="score a checkpoint (.zip from the training lab or train --save) on the "
+                       "test split of the dataset it was trained on")
+    p.add_argument("checkpoint", help="the checkpoint file")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with MNIST/FashionMNIST files")
+    p.add_argument("--csv", metavar="FILE", help="the CSV file the checkpoint was trained on (CSV checkpoints only)")
+    p.add_argument("--label", metavar="COLUMN", help="label column of --csv")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_evaluate)
 
     return parser
 

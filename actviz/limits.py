@@ -1,4 +1,12 @@
-"""Operating limits, read from environment variables with defaults a 2-core box survives.
+"""Every bound the app enforces, in one place.
+
+Two kinds:
+
+- **Operating limits** (:class:`Limits`), read from ``ACTVIZ_*`` environment variables with defaults a
+  2-core box survives.  An operator may raise or lower them.
+- **Hard bounds** (module constants below): sizes and ranges that keep a value meaningful or a
+  computation finite whatever the operator says (a seed must fit torch's generator, a curve needs at
+  least a handful of points, an expression must stay small enough to check).
 
 Every limit is enforced in the core (not only by widgets): over a limit is an InputError with a plain
 message, shown in the page and turned into exit code 2 by the CLI.
@@ -13,6 +21,47 @@ from dataclasses import dataclass, fields
 
 LOG = logging.getLogger("actviz.limits")
 
+# --- hard bounds ---------------------------------------------------------------------------------
+
+MAX_SEED = 2**31 - 1                 # every random seed: weights, batch order, data generation, split
+# Activation curves (gallery, `curve`).
+X_LIMIT = 1000.0                     # |x| of a plotted range
+MIN_CURVE_POINTS = 11
+MAX_CURVE_POINTS = 20001
+# Custom formulas (the allow-listed expression parser).
+MAX_EXPR_LENGTH = 300
+MAX_EXPR_NODES = 160
+MAX_EXPR_DEPTH = 24
+MAX_EXPR_EXPONENT = 10.0
+MAX_EXPR_CONSTANT = 1e6
+MAX_EXPR_PARAMS = 8
+MAX_EXPR_PARAM_VALUE = 1e3
+CUSTOM_PARAM_RANGE = (-10.0, 10.0)   # slider range of a custom formula's parameters in the pages
+# Data.
+N_SAMPLES_RANGE = (20, 100_000)      # synthetic datasets
+NOISE_RANGE = (0.0, 2.0)
+MIN_MAX_TRAIN = 10                   # smallest training subset
+MAX_CSV_COLUMNS = 4096
+MIN_CSV_ROWS = 10
+MIN_ROWS_PER_CLASS = 2
+MAX_CLASSES = 100
+# Networks.
+MAX_INPUTS = 100_000                 # inputs or outputs of a network
+INIT_VALUE_LIMIT = 100.0             # |std|, |a|, |b|, |value|, |bias| of an init
+MAX_COMPARED = 12                    # activations drawn, compared or raced at once
+MAX_BATCH = 65_536
+SATURATION_EPS_MAX = 0.5             # |f'| threshold for "saturated"
+MAX_SYMMETRY_STEPS = 2000
+# Training.
+MAX_EPOCHS = 1000
+LR_RANGE = (1e-6, 100.0)
+MOMENTUM_RANGE = (0.0, 0.999)
+# Checkpoint files.
+MAX_CHECKPOINT_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_CHECKPOINT_CONFIG_BYTES = 256 * 1024
+
+
+# --- operating limits ----------------------------------------------------------------------------
 
 def _cpu_count() -> int:
     try:
@@ -29,12 +78,12 @@ class Limits:
     job_ttl_s: float = 3600.0
     session_ttl_s: float = 600.0
     worker_idle_s: float = 30.0
-    max_epochs: int = 1000
+    max_epochs: int = MAX_EPOCHS
     max_layers: int = 20
     max_units: int = 4096
     max_upload_mb: float = 50.0
     max_upload_rows: int = 200_000
-    max_curve_points: int = 20001
+    max_curve_points: int = MAX_CURVE_POINTS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Limits:
@@ -45,23 +94,27 @@ class Limits:
             if raw is None or not raw.strip():
                 continue
             default = getattr(cls(), f.name)
-            try:
-                number = float(raw)
-                value = int(number) if isinstance(default, int) else number
-                if not math.isfinite(number) or value <= 0:
-                    raise ValueError
-            except ValueError:
+            value = _positive(raw, isinstance(default, int))
+            if value is None:
                 # A typo in the operator's environment must not take the app down: say so, keep the default.
-                LOG.warning("ignoring ACTVIZ_%s=%r: expected a positive number; using %s", f.name.upper(), raw, default)
+                LOG.warning("ignoring ACTVIZ_%s=%r: expected a positive %s; using %s", f.name.upper(), raw[:40],
+                            "whole number" if isinstance(default, int) else "number", default)
                 continue
             values[f.name] = value
         return cls(**values)
 
-    @staticmethod
-    def variables() -> list[tuple[str, str]]:
-        """(environment variable, default) pairs, for the README and the About box."""
-        d = Limits()
-        return [("ACTVIZ_" + f.name.upper(), str(getattr(d, f.name))) for f in fields(Limits)]
+
+def _positive(raw: str, whole: bool) -> float | int | None:
+    """A positive finite number (an int when ``whole``), or None for anything else."""
+    try:
+        number = float(raw.strip()[:64])
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number <= 0 or number > 1e15:
+        return None
+    if whole:
+        return int(number) if number >= 1 else None
+    return number
 
 
 _current: Limits | None = None

@@ -274,7 +274,7 @@ def main() -> None:
     from common import ROOT, cli, emit
 
     sys.path.insert(0, str(ROOT))
-    from tests import docker_helpers as dh
+    from tests.system import docker_helpers as dh
 
     args = cli(__doc__)
     contract = dh.parse()

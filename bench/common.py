@@ -33,5 +33,5 @@ def gallery_apptest(selection: list[str]):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params["act"] = ",".join(selection)
     at.run()
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("app_pages/gallery.py").run()
     return at

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from common import ROOT, cli, emit, gallery_apptest  # noqa: F401  (ROOT puts the repo on sys.path)
 
-from actviz.bench import paired
+from bench.runner import paired
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import time
 
 from common import ROOT, cli, emit, gallery_apptest  # noqa: F401  (ROOT puts the repo on sys.path)
 
-from actviz.bench_training import background_job
+from bench.training import background_job
 
 
 def main() -> None:

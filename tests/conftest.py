@@ -22,7 +22,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def app_url():
     """One Streamlit server for the browser tests of a session."""
-    from tests.browser_helpers import require_browser, streamlit_server
+    from tests.system.browser_helpers import require_browser, streamlit_server
 
     require_browser()
     with streamlit_server() as url:
@@ -31,7 +31,7 @@ def app_url():
 
 @pytest.fixture(scope="session")
 def chromium():
-    from tests.browser_helpers import launch_chromium, require_browser
+    from tests.system.browser_helpers import launch_chromium, require_browser
 
     require_browser()
     from playwright.sync_api import sync_playwright

@@ -16,14 +16,14 @@ class PageInfo:
 
 
 PAGES: tuple[PageInfo, ...] = (
-    PageInfo("pages/home.py", "Home", ":material/home:", "home", "What actviz is for.", default=True),
-    PageInfo("pages/gallery.py", "Gallery", ":material/show_chart:", "gallery",
+    PageInfo("app_pages/home.py", "Home", ":material/home:", "home", "What actviz is for.", default=True),
+    PageInfo("app_pages/gallery.py", "Gallery", ":material/show_chart:", "gallery",
              "Every activation with its autograd derivatives, saturation zones, properties and "
              "formulas; type your own formula too."),
-    PageInfo("pages/gradient_flow.py", "Gradient flow", ":material/timeline:", "gradient-flow",
+    PageInfo("app_pages/gradient_flow.py", "Gradient flow", ":material/timeline:", "gradient-flow",
              "Per-layer gradient magnitudes, activation outputs and dead neurons of a network at "
              "initialisation: vanishing gradients, dead ReLUs and zero-init symmetry in one click."),
-    PageInfo("pages/training_lab.py", "Training lab", ":material/model_training:", "training-lab",
+    PageInfo("app_pages/training_lab.py", "Training lab", ":material/model_training:", "training-lab",
              "Race activations side by side in background training jobs: live loss and accuracy, "
              "gradient norms per layer, decision boundaries, results table and checkpoints."),
 )

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from actviz import jobs
+from actviz.training import jobs
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from actviz import checkpoint, training_results
-from actviz import figures_diagnostics as fd
 from actviz.errors import InputError
-from actviz.jobs import JobManager, JobSnapshot
+from actviz.network import checkpoint
+from actviz.plots import network_figures
+from actviz.training.jobs import JobManager, JobSnapshot
+from actviz.views import training_lab
 
 
 def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
@@ -20,21 +21,14 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
             st.caption("This network has no hidden layer.")
             return
         with st.spinner("Looking inside the trained networks…"):
-            view = training_results.inside(job, trained)
-        st.plotly_chart(fd.activation_hist_figure(view.reports, view.hidden_names), key="t_inside_hist",
-                        config={"displaylogo": False})
-        st.plotly_chart(fd.neuron_figure(view.reports, view.hidden_names, view.dead), key="t_inside_dead",
-                        config={"displaylogo": False})
-        rows = []
-        for r, d, learned in zip(job.runs, view.dead, view.learned, strict=True):
-            row = {"activation": r.label, "dead units per layer": " / ".join(str(c) for c in d.counts),
-                   "dead (all layers)": f"{d.total_fraction:.1%}"}
-            for name, values in learned.items():
-                row[f"learned {name} per layer"] = ", ".join(f"{v:.3f}" for v in values)
-            rows.append(row)
-        st.dataframe(rows, hide_index=True)
+            view = training_lab.inside(job, trained)
+        st.plotly_chart(network_figures.activation_hist_figure(view.reports, view.hidden_names),
+                        key="t_inside_hist", config={"displaylogo": False})
+        st.plotly_chart(network_figures.neuron_figure(view.reports, view.hidden_names, view.dead),
+                        key="t_inside_dead", config={"displaylogo": False})
+        st.dataframe(view.table, hide_index=True)
         st.caption("Histograms: outputs of each hidden layer for 512 training samples. Dead units output "
-                   "exactly 0 for every training sample (seed 002's definition).")
+                   "exactly 0 for every training sample (the UvA Deep Learning tutorial 3's definition).")
 
 
 def load_checkpoint_panel() -> None:
@@ -56,6 +50,6 @@ def load_checkpoint_panel() -> None:
     if isinstance(result.get("test_acc"), (int, float)):
         st.caption(f"Trained on {dataset}; test accuracy when saved: {result['test_acc']:.2%}.")
     try:
-        st.metric("Test accuracy now", f"{training_results.checkpoint_accuracy(loaded):.2%}")
+        st.metric("Test accuracy now", f"{checkpoint.evaluate(loaded)['test_acc']:.2%}")
     except InputError as exc:
         st.caption(f"Could not evaluate it here: {exc}")

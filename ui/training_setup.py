@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import streamlit as st
 
-from actviz import activations, datasets, training_presets
+from actviz import activations, limits
+from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.training_form import TrainingForm, form_from_config
-from ui.common import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders
+from actviz.views.lessons import training_presets
+from actviz.views.training_lab import TRAINING_LAB, TrainingForm, form_from_config
+from ui.urlsync import put_widgets
+from ui.widgets import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders, put_bias
 
-_SCALARS = ("dataset", "n_samples", "noise", "data_seed", "data_dir", "max_train", "activations", "custom_expr",
-            "custom_params", "hidden", "init", "init_std", "init_low", "init_high", "init_value", "bias_const",
-            "bias_value", "optimizer", "lr", "momentum", "batch_size", "epochs", "early_stopping", "patience",
-            "seed")
+key = TRAINING_LAB.widget_key
 
 
 def _put(form: TrainingForm, overwrite: bool) -> None:
-    values = asdict(form)
-    for name in _SCALARS:
-        key = f"t_{name}"
-        if overwrite or key not in st.session_state:
-            st.session_state[key] = values[name]
-    for name in form.activations:
+    put_widgets(TRAINING_LAB, form, overwrite)
+    put_bias(TRAINING_LAB, form.bias, overwrite)
+    for name in form.selected:
         act = activations.get(name)
         current = {**act.defaults(), **form.params.get(name, {})}
         for p in act.params:
-            key = f"t_p_{name}_{p.name}"
-            if overwrite or key not in st.session_state:
-                st.session_state[key] = float(current[p.name])
+            k = f"t_p_{name}_{p.name}"
+            if overwrite or k not in st.session_state:
+                st.session_state[k] = float(current[p.name])
             if p.learnable and (overwrite or f"t_l_{name}_{p.name}" not in st.session_state):
                 st.session_state[f"t_l_{name}_{p.name}"] = p.name in form.learnable.get(name, [])
 
 
 def _apply_preset() -> None:
-    key = st.session_state.get("t_preset_choice")
-    preset = training_presets.presets().get(key)
+    preset = training_presets().get(st.session_state.get("t_preset_choice"))
     if preset is not None:
         _put(form_from_config(preset.config), overwrite=True)
         st.session_state.t_preset_note = (preset.title, preset.explanation, preset.fallback_note)
@@ -47,53 +41,72 @@ def render_setup() -> TrainingForm:
     _put(TrainingForm(), overwrite=False)
     with st.sidebar:
         st.header("Preset")
-        options = training_presets.presets()
-        st.selectbox("Reproduce a seed's run", list(options), key="t_preset_choice",
+        options = training_presets()
+        st.selectbox("Reproduce a published experiment", list(options), key="t_preset_choice",
                      format_func=lambda k: options[k].title)
         st.button("Load preset", on_click=_apply_preset, key="t_load_preset", width="stretch")
 
         st.header("Data")
-        name = st.selectbox("Dataset", list(DATASET_LABELS), key="t_dataset", format_func=DATASET_LABELS.get)
+        name = st.selectbox("Dataset", list(DATASET_LABELS), key=key("dataset"), format_func=DATASET_LABELS.get)
         if name in datasets.SYNTHETIC:
             c1, c2 = st.columns(2)
-            c1.number_input("Samples", 100, 20000, step=100, key="t_n_samples")
-            c2.slider("Noise", 0.0, 1.0, step=0.05, key="t_noise")
-            st.number_input("Data seed", 0, 2**31 - 1, key="t_data_seed")
+            c1.number_input("Samples", 100, 20000, step=100, key=key("n_samples"))
+            c2.slider("Noise", 0.0, 1.0, step=0.05, key=key("noise"))
+            st.number_input("Data seed", 0, limits.MAX_SEED, key=key("data_seed"))
         elif name in ("mnist", "fashion_mnist"):
             idx_dataset_panel(name, key="t_download_data")
         csv_key, label = _csv_upload() if name == "csv" else (None, None)
         st.number_input("Use at most this many training samples (0 = all)", 0, 1_000_000, step=1000,
-                        key="t_max_train", help="Quick runs on big datasets.")
+                        key=key("max_train"), help="Quick runs on big datasets.")
 
         st.header("Activations")
-        chosen = st.multiselect("Activations to race", activations.names(), key="t_activations",
+        chosen = st.multiselect("Activations to race", activations.names(), key=key("selected"),
                                 format_func=lambda n: activations.get(n).label)
         params, learnable = _activation_params(chosen)
         with st.expander("Custom formula (optional)"):
-            st.text_input("f(x) =", key="t_custom_expr", placeholder="x * sigmoid(beta * x)")
-            st.text_input("Parameters", key="t_custom_params", placeholder="beta=1.0")
+            st.text_input("f(x) =", key=key("custom_expr"), placeholder="x * sigmoid(beta * x)")
+            st.text_input("Parameters", key=key("custom_params"), placeholder="beta=1.0")
 
         st.header("Network")
-        st.text_input("Hidden layer sizes", key="t_hidden", help="Comma-separated, e.g. 512,256,256,128 or 256x5")
-        init_widgets("t_", {"init": "init", "std": "init_std", "low": "init_low", "high": "init_high",
-                            "value": "init_value", "bias_on": "bias_const", "bias": "bias_value"})
+        st.text_input("Hidden layer sizes", key=key("hidden"), help="Comma-separated, e.g. 512,256,256,128 or 256x5")
+        _, bias = init_widgets(TRAINING_LAB)
 
         st.header("Training")
-        opt = st.radio("Optimizer", ("adam", "sgd"), key="t_optimizer", horizontal=True,
+        opt = st.radio("Optimizer", ("adam", "sgd"), key=key("optimizer"), horizontal=True,
                        format_func={"adam": "Adam", "sgd": "SGD + momentum"}.get)
-        st.number_input("Learning rate", 1e-6, 100.0, format="%.6g", key="t_lr")
+        st.number_input("Learning rate", *limits.LR_RANGE, format="%.6g", key=key("lr"))
         if opt == "sgd":
-            st.slider("Momentum", 0.0, 0.99, step=0.01, key="t_momentum")
+            st.slider("Momentum", 0.0, 0.99, step=0.01, key=key("momentum"))
         c1, c2 = st.columns(2)
-        c1.number_input("Batch size (0 = full)", 0, 65536, key="t_batch_size")
-        c2.number_input("Epochs", 1, 1000, key="t_epochs")
-        if st.toggle("Early stopping", key="t_early_stopping"):
-            st.number_input("Patience (epochs without a better validation accuracy)", 1, 1000, key="t_patience")
-        st.number_input("Seed (same initial weights for every activation)", 0, 2**31 - 1, key="t_seed")
+        c1.number_input("Batch size (0 = full)", 0, limits.MAX_BATCH, key=key("batch_size"))
+        c2.number_input("Epochs", 1, limits.MAX_EPOCHS, key=key("epochs"))
+        if st.toggle("Early stopping", key=key("early_stopping")):
+            st.number_input("Patience (epochs without a better validation accuracy)", 1, limits.MAX_EPOCHS,
+                            key=key("patience"))
+        st.number_input("Seed (same initial weights for every activation)", 0, limits.MAX_SEED, key=key("seed"))
 
-    values = {n: st.session_state[f"t_{n}"] for n in _SCALARS}
-    values["activations"] = list(chosen)
-    return TrainingForm(**values, params=params, learnable=learnable, csv_key=csv_key, label_column=label)
+    form = TRAINING_LAB.from_widgets(st.session_state, TrainingForm())
+    form.selected, form.params, form.learnable, form.bias = list(chosen), params, learnable, bias
+    form.csv_key, form.label_column = csv_key, label
+    return form
+
+
+def describe_form(form: TrainingForm) -> str:
+    """One line summing up the setup beside the Start button (no validation: shows what is typed)."""
+    labels = []
+    for name in form.selected:
+        try:
+            labels.append(activations.get(name).label)
+        except InputError:
+            labels.append(name)
+    if form.custom_expr.strip():
+        labels.append(f"f(x) = {form.custom_expr.strip()[:30]}")
+    data = datasets.TITLES.get(form.dataset, form.dataset)
+    opt = "Adam" if form.optimizer == "adam" else f"SGD (momentum {form.momentum:g})"
+    batch = "full batch" if not form.batch_size else f"batch {form.batch_size}"
+    stop = f", early stopping after {form.patience}" if form.early_stopping else ""
+    return (f"{', '.join(labels) or 'no activation yet'} on {data}; hidden {form.hidden or 'none'}; {opt}, "
+            f"lr {form.lr:g}, {batch}, {form.epochs} epochs{stop}; seed {form.seed}.")
 
 
 def _activation_params(chosen: list[str]) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:

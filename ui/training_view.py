@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from actviz import figures_training as ft
-from actviz import training_results
 from actviz.errors import InputError
-from actviz.jobs import FINISHED, JobManager, JobSnapshot
+from actviz.plots import training_figures
+from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
+from actviz.views import training_lab
 
-STATUS_TEXT = {"queued": "waiting in the queue", "running": "training", "done": "finished",
-               "cancelled": "stopped", "failed": "failed"}
+STATUS_TEXT = {JobStatus.QUEUED: "waiting in the queue", JobStatus.RUNNING: "training", JobStatus.DONE: "finished",
+               JobStatus.CANCELLED: "stopped", JobStatus.FAILED: "failed"}
+# Chart groups of a job, as the page's switch names them.
+VIEWS = {"Loss and accuracy": "curves", "Gradient norms": "grad_norms", "Decision boundary": "boundary"}
 
 
 def job_picker(manager: JobManager, token: str) -> JobSnapshot | None:
@@ -48,11 +50,11 @@ def live_panel(manager: JobManager, token: str, job_id: str) -> None:
 
 def _status_line(manager: JobManager, token: str, job: JobSnapshot) -> None:
     cols = st.columns([4, 1])
-    if job.status == "queued":
+    if job.status == JobStatus.QUEUED:
         cols[0].info(f"Waiting in the queue: position {job.queue_position}. It starts as soon as a worker is free.")
-    elif job.status == "failed":
+    elif job.status == JobStatus.FAILED:
         cols[0].error(f"The job failed: {job.error}")
-    elif job.status == "running":
+    elif job.status == JobStatus.RUNNING:
         others = job.watchers - 1
         shared = f" (shared with {others} other session(s) running the same setup)" if others else ""
         cols[0].markdown(f"**Training**{shared}")
@@ -68,7 +70,7 @@ def _status_line(manager: JobManager, token: str, job: JobSnapshot) -> None:
         text = f"{r.label}: {r.status}"
         if r.history:
             last = r.history[-1]
-            text += f" — epoch {last['epoch']}, test accuracy {last['test_acc']:.1%}"
+            text += f" — epoch {last.epoch}, test accuracy {last.test_acc:.1%}"
         st.progress(min(max(r.progress, 0.0), 1.0), text=text)
         if r.status == "diverged":
             st.warning(f"{r.label} diverged: {r.message}")
@@ -76,14 +78,16 @@ def _status_line(manager: JobManager, token: str, job: JobSnapshot) -> None:
 
 def metric_tabs(job: JobSnapshot) -> None:
     # One view at a time (not st.tabs): only the charts on screen are built and sent on every poll.
-    view = st.segmented_control("Show", training_results.VIEWS, key="t_view", default=training_results.VIEWS[0],
-                                label_visibility="collapsed") or training_results.VIEWS[0]
-    figs = training_results.live_figures(job, view)
+    labels = list(VIEWS)
+    view = st.segmented_control("Show", labels, key="t_view", default=labels[0],
+                                label_visibility="collapsed") or labels[0]
+    chart = VIEWS[view]
+    figs = training_lab.live_figures(job, chart)
     config = {"displaylogo": False}
-    if view == training_results.VIEWS[0]:
-        for col, fig, (metric, _, _) in zip(st.columns(3), figs, ft.METRICS, strict=True):
+    if chart == "curves":
+        for col, fig, (metric, _, _) in zip(st.columns(3), figs, training_figures.METRICS, strict=True):
             col.plotly_chart(fig, key=f"t_chart_{metric}", config=config)
-    elif view == training_results.VIEWS[1]:
+    elif chart == "grad_norms":
         st.plotly_chart(figs[0], key="t_chart_grad", config=config)
         st.caption("Mean L2 norm of each Linear layer's weight gradient during each epoch. Rows that "
                    "fade towards the input are vanishing gradients.")

@@ -1,0 +1,1 @@
+"""Networks: the MLP and its initialisation, diagnostics of gradients and units, checkpoints."""

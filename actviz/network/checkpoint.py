@@ -1,0 +1,229 @@
+"""Checkpoints: a trained model as a zip of ``model.pt`` (state dict) and ``config.json``.
+
+One schema, written by the training lab and by ``train --save`` alike, read by the page and by
+``python -m actviz evaluate``::
+
+    {"format": "actviz-checkpoint", "version": 1, "written": "2026-12-02T12:00:00Z",
+     "model":    {"n_in", "hidden", "n_out", "activation", "init"},
+     "dataset":  {"spec": "<canonical key>", "name": "moons", "fields": {DatasetSpec fields but data_dir}},
+     "training": {optimizer, lr, epochs, batch size, seed ...},
+     "result":   {"status", "test_acc", "test_loss", "best_epoch", ...}}
+
+Loading never unpickles arbitrary objects: the state dict is read with ``torch.load(...,
+weights_only=True)`` and the JSON config is checked field by field (activation through the registry
+or the allow-listed expression parser, sizes within the limits) before a model is built, and the
+tensors must match that model's parameter names and shapes exactly.  Zip members are size-checked
+before reading (no zip bombs) and only the two known names are read.  Checkpoints written before the
+dataset ``fields`` existed (``train --save`` wrote only the canonical key) are read by parsing the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import io
+import json
+import math
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from actviz import limits
+from actviz.activations import choice as choice_mod
+from actviz.data import datasets
+from actviz.errors import InputError
+from actviz.network import models
+
+FORMAT = "actviz-checkpoint"
+VERSION = 1
+MAX_MEMBER_BYTES = limits.MAX_CHECKPOINT_MEMBER_BYTES
+MAX_CONFIG_BYTES = limits.MAX_CHECKPOINT_CONFIG_BYTES
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: models.MLP
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return self.model.acts[0].choice.label if len(self.model.acts) else "linear model"
+
+    @property
+    def result(self) -> dict[str, Any]:
+        value = self.config.get("result")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def training(self) -> dict[str, Any]:
+        value = self.config.get("training")
+        return value if isinstance(value, dict) else {}
+
+    def dataset_spec(self) -> datasets.DatasetSpec:
+        """The dataset the model was trained on, validated (InputError if the file does not say)."""
+        section = self.config.get("dataset")
+        if not isinstance(section, dict):
+            raise InputError("the checkpoint does not say which dataset it was trained on")
+        fields = section.get("fields")
+        if isinstance(fields, dict):
+            return spec_from_fields(fields)
+        key = section.get("spec")
+        if isinstance(key, str):
+            return spec_from_key(key)
+        raise InputError("the checkpoint does not say which dataset it was trained on")
+
+
+# --- the dataset section ----------------------------------------------------------------------------
+
+def dataset_fields(spec: datasets.DatasetSpec) -> dict[str, Any]:
+    """The spec as plain fields, without the server-side data directory (never shared, never trusted back)."""
+    fields = dataclasses.asdict(spec)
+    fields.pop("data_dir", None)
+    return fields
+
+
+def spec_from_fields(fields: Mapping[str, Any]) -> datasets.DatasetSpec:
+    allowed = {f.name for f in dataclasses.fields(datasets.DatasetSpec)} - {"data_dir"}
+    try:
+        return datasets.DatasetSpec(**{k: v for k, v in fields.items() if k in allowed})
+    except TypeError:
+        raise InputError("the checkpoint's dataset description is malformed") from None
+
+
+def spec_from_key(key: str) -> datasets.DatasetSpec:
+    """Inverse of :meth:`DatasetSpec.key` for what a key can say (``moons|n=1000|noise=0.2|seed=0``)."""
+    parts = key.split("|")
+    fields: dict[str, Any] = {"name": parts[0]}
+    names = {"n": "n_samples", "noise": "noise", "seed": "seed", "max_train": "max_train", "sha256": "csv_key",
+             "label": "label_column"}
+    for part in parts[1:]:
+        k, sep, v = part.partition("=")
+        if not sep or k not in names:
+            continue
+        if k in ("label",):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                raise InputError("the checkpoint's dataset description is malformed") from None
+        fields[names[k]] = v
+    return spec_from_fields(fields)
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+def save(model: models.MLP, dataset: datasets.DatasetSpec | None = None, training: Mapping[str, Any] | None = None,
+         result: Mapping[str, Any] | None = None) -> bytes:
+    """The zip bytes of ``model`` with what it was trained on, how, and how well it did (JSON-able)."""
+    config: dict[str, Any] = {"format": FORMAT, "version": VERSION,
+                              "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              "model": model.config()}
+    if dataset is not None:
+        config["dataset"] = {"spec": dataset.key(), "name": dataset.name, "fields": dataset_fields(dataset)}
+    if training is not None:
+        config["training"] = dict(training)
+    if result is not None:
+        config["result"] = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in result.items()}
+    weights = io.BytesIO()
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, weights)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", json.dumps(config, indent=2, allow_nan=False))
+        z.writestr("model.pt", weights.getvalue())
+    return out.getvalue()
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+def _member(z: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise InputError(f"the checkpoint has no {name}; is it an actviz checkpoint (.zip)?") from None
+    if info.file_size > limit:
+        raise InputError(f"{name} in the checkpoint is too large ({info.file_size} bytes)")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{name} in the checkpoint is larger than it claims")
+    return data
+
+
+def _int_list(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise InputError(f"config.json: {what} must be a list of whole numbers")
+    return tuple(value)
+
+
+def validate_model_config(cfg: Any) -> tuple[int, tuple[int, ...], int, choice_mod.ActivationChoice]:
+    if not isinstance(cfg, dict):
+        raise InputError("config.json: 'model' must be an object")
+    n_in, n_out = cfg.get("n_in"), cfg.get("n_out")
+    for name, v in (("n_in", n_in), ("n_out", n_out)):
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limits.MAX_INPUTS:
+            raise InputError(f"config.json: model.{name} must be a whole number from 1 to {limits.MAX_INPUTS}")
+    hidden = _int_list(cfg.get("hidden"), "model.hidden")
+    models.check_hidden(hidden)
+    activation = choice_mod.from_dict(cfg.get("activation"))
+    return n_in, hidden, n_out, activation
+
+
+def load(data: bytes) -> LoadedCheckpoint:
+    """A model from checkpoint bytes, or InputError saying what is wrong with the file."""
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise InputError("the checkpoint file is empty")
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise InputError("this is not an actviz checkpoint: expected a .zip with config.json and model.pt") from None
+    with z:
+        try:
+            config = json.loads(_member(z, "config.json", MAX_CONFIG_BYTES).decode("utf-8"),
+                                parse_constant=lambda c: math.nan)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError("config.json in the checkpoint is not valid JSON") from None
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise InputError("config.json is not an actviz checkpoint config")
+        if config.get("version") != VERSION:
+            raise InputError(f"unsupported checkpoint version {config.get('version')!r} (expected {VERSION})")
+        n_in, hidden, n_out, activation = validate_model_config(config.get("model"))
+        raw = _member(z, "model.pt", MAX_MEMBER_BYTES)
+    try:
+        state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except Exception as exc:  # the weights-only unpickler refuses anything but tensors and containers
+        raise InputError(f"model.pt was refused: it is not a plain tensor state dict ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise InputError("model.pt must hold a dict of parameter name to tensor")
+    model = models.build_mlp(n_in, hidden, n_out, activation, models.InitSpec(), seed=0)
+    expected = model.state_dict()
+    if set(state) != set(expected):
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        raise InputError(f"model.pt does not match config.json (missing {missing[:3]}, unexpected {extra[:3]})")
+    for k, v in state.items():
+        if v.shape != expected[k].shape or not v.dtype.is_floating_point:
+            raise InputError(f"model.pt: {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
+        if not bool(torch.isfinite(v).all()):
+            raise InputError(f"model.pt: {k} contains NaN or infinite values")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.eval()
+    return LoadedCheckpoint(model, config)
+
+
+def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str, float]:
+    """Test loss and accuracy of a loaded checkpoint on the dataset it records (rebuilt and validated here).
+
+    ``data_dir`` is where MNIST/FashionMNIST files are (the server's own directory; never a visitor's).
+    """
+    spec = loaded.dataset_spec()
+    if data_dir is not None and spec.name in datasets.IDX_DATASETS:
+        spec = dataclasses.replace(spec, data_dir=data_dir)
+    ds = datasets.load(spec)
+    model = loaded.model
+    if ds.n_features != model.n_in or models.output_size(ds.n_classes) != model.n_out:
+        raise InputError(f"the network expects {model.n_in} inputs and {model.n_out} outputs, but {spec.name} has "
+                         f"{ds.n_features} features and {ds.n_classes} classes")
+    test_loss, test_acc = models.evaluate(model, ds.x_test, ds.y_test)
+    return {"test_loss": test_loss, "test_acc": test_acc}

@@ -1,0 +1,325 @@
+"""Network internals: weight gradients per layer, activation outputs, dead neurons, init symmetry.
+
+Choices (and why):
+- Gradients are the real ``weight.grad`` after one forward and one backward of one batch, never the
+  weights themselves (a common mistake is to print the weights).
+- Gradient histograms bin ``|g|`` on log-spaced edges (see :mod:`.histograms`).
+- Diagnostics cost little beyond the bare step: one ``forward_detailed`` pass keeps the pre- and
+  post-activations that the backward pass needs anyway, statistics are a few reductions and a
+  ``torch.histc`` on detached tensors, and the saturation test differentiates only the element-wise
+  activation (autograd on the detached pre-activations, so custom formulas work too).
+- A unit is *saturated* for a sample when ``|f'(pre-activation)| < eps``; the saturated fraction is
+  over all (sample, unit) pairs of a layer.  A *dead* neuron outputs exactly 0 for every sample of the
+  whole training set (the UvA Deep Learning tutorial 3's definition); counting it needs only inference,
+  done in chunks under ``torch.inference_mode()``, and stops as soon as every unit has fired once (then
+  none can be dead).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from actviz import limits, validate
+from actviz.activations.choice import ActivationChoice
+from actviz.errors import InputError
+from actviz.network import models
+from actviz.network.histograms import WORKSPACE, Histogram, abs_bits, linear_histogram, octave_histogram
+
+EPS = 0.05              # default saturation threshold on |f'|, as the gallery's shading
+DEAD_CHUNK = 8192
+
+
+# --- one batch: gradients and activation outputs ----------------------------------------------------
+
+@dataclass
+class LayerGradient:
+    name: str
+    shape: tuple[int, int]          # (out, in) of the weight
+    grad_norm: float                # L2 norm of weight.grad
+    grad_mean_abs: float
+    grad_std: float                 # population std of the weight.grad entries
+    bias_grad_norm: float
+    hist: Histogram
+
+    @property
+    def zero_fraction(self) -> float:
+        n = self.shape[0] * self.shape[1]
+        return self.hist.zeros / n if n else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "grad_norm": self.grad_norm,
+                "grad_mean_abs": self.grad_mean_abs, "grad_std": self.grad_std,
+                "bias_grad_norm": self.bias_grad_norm, "zero_fraction": self.zero_fraction,
+                "hist": self.hist.to_json()}
+
+
+@dataclass
+class ActivationStats:
+    name: str
+    units: int
+    mean: float
+    std: float
+    zero_fraction: float            # share of (sample, unit) outputs exactly 0
+    saturated_fraction: float       # share of (sample, unit) pairs with |f'(pre)| < eps
+    hist: Histogram
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "units": self.units, "mean": self.mean, "std": self.std,
+                "zero_fraction": self.zero_fraction, "saturated_fraction": self.saturated_fraction,
+                "hist": self.hist.to_json()}
+
+
+@dataclass
+class GradientReport:
+    activation: ActivationChoice
+    loss: float
+    batch_size: int
+    eps: float
+    layers: list[LayerGradient]
+    hidden: list[ActivationStats]
+
+    @property
+    def label(self) -> str:
+        return self.activation.label
+
+    @property
+    def norms(self) -> list[float]:
+        return [layer.grad_norm for layer in self.layers]
+
+    def first_to_last(self) -> float | None:
+        """First (input) layer's gradient norm over the last (output) layer's; None if undefined."""
+        if len(self.layers) < 2 or self.layers[-1].grad_norm == 0:
+            return None
+        return self.layers[0].grad_norm / self.layers[-1].grad_norm
+
+    def to_json(self) -> dict[str, Any]:
+        return {"activation": self.activation.as_dict(), "label": self.label, "loss": self.loss,
+                "batch_size": self.batch_size, "eps": self.eps,
+                "layers": [layer.to_json() for layer in self.layers],
+                "activations": [h.to_json() for h in self.hidden]}
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def derivatives(acts: Sequence[torch.nn.Module], pres: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """f'(pre) element-wise for each (activation, pre-activation) pair, by autograd through the activations
+    alone (custom formulas included), in one backward call."""
+    if not pres:
+        return []
+    with torch.enable_grad():
+        zs = [z.detach().requires_grad_(True) for z in pres]
+        outs = [act(z) for act, z in zip(acts, zs)]
+        return list(torch.autograd.grad(outs, zs, [torch.ones_like(o) for o in outs]))
+
+
+def derivative(act: torch.nn.Module, pre: torch.Tensor) -> torch.Tensor:
+    return derivatives([act], [pre])[0]
+
+
+def _layer_gradient(name: str, lin: torch.nn.Linear, with_hist: bool) -> LayerGradient:
+    g = lin.weight.grad
+    if g is None:
+        g = torch.zeros_like(lin.weight)
+    shape = (int(g.shape[0]), int(g.shape[1]))
+    g = g.detach().reshape(-1).to(torch.float32)
+    n = max(g.numel(), 1)
+    bits = abs_bits(g)
+    bg = lin.bias.grad if lin.bias is not None and lin.bias.grad is not None else None
+    sumsq, abs_sum, total, bias_sq = torch.stack([
+        torch.dot(g, g), bits.view(torch.float32).sum(), g.sum(),
+        torch.dot(bg, bg) if bg is not None else g.new_zeros(())]).tolist()
+    if not (math.isfinite(sumsq) and math.isfinite(abs_sum)):
+        raise InputError(f"the gradients of {name} are not finite: the network overflowed; try a smaller init scale")
+    # std from the sums already taken; torch.std when cancellation would eat the digits (mean >> std).
+    mean = total / n
+    var = sumsq / n - mean * mean
+    std = math.sqrt(var) if var > 1e-4 * mean * mean else float(g.std(correction=0))
+    hist = octave_histogram(bits) if with_hist else Histogram([], [], n - int(torch.count_nonzero(g)), True)
+    return LayerGradient(name, shape, math.sqrt(sumsq), abs_sum / n, std, math.sqrt(bias_sq), hist)
+
+
+def _activation_stats(name: str, d: torch.Tensor, post: torch.Tensor, eps: float,
+                      with_hist: bool) -> ActivationStats:
+    """Statistics of one hidden layer's outputs ``post``; ``d`` holds f'(pre-activation) (overwritten)."""
+    flat = post.detach().reshape(-1)
+    n = max(flat.numel(), 1)
+    d = d.reshape(-1)
+    total, sumsq = torch.stack([flat.sum(), torch.dot(flat, flat)]).tolist()
+    mean = total / n
+    var = sumsq / n - mean * mean
+    std = math.sqrt(var) if var > 1e-4 * mean * mean else float(flat.std(correction=0))
+    mask = WORKSPACE.get("mask", flat.numel(), torch.bool)
+    zeros = int(torch.count_nonzero(torch.eq(flat, 0, out=mask)))  # counting bools is branch-free
+    saturated = int(torch.count_nonzero(torch.lt(d.abs_(), eps, out=mask)))
+    hist = linear_histogram(flat) if with_hist else Histogram([], [])
+    return ActivationStats(name, int(post.shape[1]), mean, std, zeros / n, saturated / n, hist=hist)
+
+
+def hidden_names(model: models.MLP) -> list[str]:
+    return [f"H{i + 1} ({h})" for i, h in enumerate(model.hidden)]
+
+
+def gradient_report(model: models.MLP, x: torch.Tensor, y: torch.Tensor, eps: float = EPS,
+                    histograms: bool = True) -> GradientReport:
+    """One forward and one backward of ``(x, y)``; statistics of every Linear layer's ``weight.grad``.
+
+    The model's ``.grad`` fields are left filled in (no optimizer step is taken).
+    """
+    eps = check_eps(eps)
+    model.zero_grad(set_to_none=True)
+    logits, pre, post = model.forward_detailed(x)
+    loss = models.loss_fn(logits, y)
+    loss.backward()
+    layers = [_layer_gradient(name, lin, histograms) for name, lin in zip(model.layer_names(), model.linears)]
+    slopes = derivatives(model.acts, pre)
+    hidden = [_activation_stats(name, d, h, eps, histograms) for name, d, h in zip(hidden_names(model), slopes, post)]
+    return GradientReport(model.activation, float(loss.detach()), int(x.shape[0]), eps, layers, hidden)
+
+
+# --- dead neurons over a whole dataset ------------------------------------------------------------
+
+@dataclass
+class DeadNeurons:
+    counts: tuple[int, ...]             # per hidden layer
+    sizes: tuple[int, ...]
+    n_samples: int
+    saturated_fraction: tuple[float, ...] | None = None  # over every (sample, unit) pair, when asked
+
+    @property
+    def fractions(self) -> list[float]:
+        return [c / s if s else 0.0 for c, s in zip(self.counts, self.sizes)]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def total_fraction(self) -> float:
+        units = sum(self.sizes)
+        return self.total / units if units else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dead": list(self.counts), "dead_fraction": self.fractions,
+                "saturated_fraction": list(self.saturated_fraction) if self.saturated_fraction is not None else None,
+                "units": list(self.sizes), "n_samples": self.n_samples, "total_dead_fraction": self.total_fraction}
+
+
+def dead_neurons(model: models.MLP, x: torch.Tensor, batch_size: int = DEAD_CHUNK, eps: float | None = None,
+                 stop_early: bool = True) -> DeadNeurons:
+    """Units whose activation is exactly 0 for every row of ``x`` (and, with ``eps``, saturated shares).
+
+    With ``stop_early`` (and no ``eps``) the pass ends once every unit has fired: none can be dead.
+    """
+    sizes = tuple(model.hidden)
+    alive = [torch.zeros(h, dtype=torch.bool) for h in sizes]
+    saturated = [0] * len(sizes)
+    n = int(x.shape[0])
+    if eps is not None:
+        eps = check_eps(eps)
+    context = torch.inference_mode() if eps is None else torch.no_grad()
+    with context:
+        for start in range(0, n, batch_size):
+            h = x[start:start + batch_size]
+            for i, (lin, act) in enumerate(zip(model.linears, model.acts)):
+                z = lin(h)
+                h = act(z)
+                # some output != 0  <=>  column max != 0 or column min != 0 (two fast reductions, no mask)
+                alive[i] |= (h.amax(dim=0) != 0) | (h.amin(dim=0) != 0)
+                if eps is not None:
+                    saturated[i] += int((derivative(act, z).abs() < eps).sum())
+            if stop_early and eps is None and all(bool(a.all()) for a in alive):
+                break
+    counts = tuple(int((~a).sum()) for a in alive)
+    sat = tuple(s / (n * u) if n * u else 0.0 for s, u in zip(saturated, sizes)) if eps is not None else None
+    return DeadNeurons(counts, sizes, n, sat)
+
+
+# --- the same batch and the same initial weights for every activation -------------------------------
+
+def check_eps(eps: Any) -> float:
+    return validate.number(eps, "the saturation threshold", 0.0, limits.SATURATION_EPS_MAX)
+
+
+def check_batch_size(batch_size: Any) -> int:
+    return validate.whole(batch_size, "the batch size", 1, limits.MAX_BATCH)
+
+
+def seeded_batch(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` rows drawn without replacement with ``seed`` (all rows, in order, if it is larger)."""
+    n = int(x.shape[0])
+    if batch_size >= n:
+        return x, y
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:batch_size]
+    return x[idx], y[idx]
+
+
+@dataclass
+class Comparison:
+    """Gradient reports (and dead-neuron counts) of several activations from identical initial weights."""
+
+    dataset: str                       # dataset description
+    sizes: tuple[int, ...]             # n_in, hidden..., n_out
+    init: models.InitSpec
+    seed: int
+    batch_size: int
+    reports: list[GradientReport]
+    dead: list[DeadNeurons] | None = None
+    layer_names: list[str] = field(default_factory=list)
+    hidden_names: list[str] = field(default_factory=list)
+    train_samples: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        runs = []
+        for i, r in enumerate(self.reports):
+            item = r.to_json()
+            if self.dead is not None:
+                item["neurons"] = self.dead[i].to_json()
+            runs.append(item)
+        return {"dataset": self.dataset, "sizes": list(self.sizes), "init": self.init.as_dict(), "seed": self.seed,
+                "batch_size": self.batch_size, "layer_names": self.layer_names, "hidden_names": self.hidden_names,
+                "runs": runs}
+
+
+def _unique(choices: Sequence[ActivationChoice]) -> tuple[ActivationChoice, ...]:
+    if not choices:
+        raise InputError("choose at least one activation")
+    if len(choices) > limits.MAX_COMPARED:
+        raise InputError(f"at most {limits.MAX_COMPARED} activations can be compared at once")
+    keys = [c.key for c in choices]
+    if len(set(keys)) != len(keys):
+        raise InputError("the same activation (with the same parameters) is listed twice")
+    return tuple(choices)
+
+
+def compare_at_init(dataset: Any, hidden: Sequence[int], choices: Sequence[ActivationChoice],
+                    init: models.InitSpec | None = None, seed: int = 0, batch_size: int = 256,
+                    eps: float = EPS, dead: bool = True) -> Comparison:
+    """Each activation on the same seeded batch from the same initial weights (``seed`` for both).
+
+    ``dataset`` is a :class:`actviz.datasets.Dataset` (or anything with ``x_train``, ``y_train``,
+    ``n_features``, ``n_classes``).  With ``dead``, dead neurons are counted over all of ``x_train``.
+    """
+    choices = _unique(choices)
+    init = init or models.InitSpec()
+    batch_size = check_batch_size(batch_size)
+    eps = check_eps(eps)
+    n_out = models.output_size(int(dataset.n_classes))
+    xb, yb = seeded_batch(dataset.x_train, dataset.y_train, batch_size, seed)
+    reports, deads = [], []
+    model = None
+    for c in choices:
+        model = models.build_mlp(int(dataset.n_features), hidden, n_out, c, init, seed)
+        reports.append(gradient_report(model, xb, yb, eps))
+        if dead:
+            deads.append(dead_neurons(model, dataset.x_train))
+    assert model is not None
+    return Comparison(getattr(dataset, "description", ""), (model.n_in, *model.hidden, model.n_out), init, seed,
+                      int(xb.shape[0]), reports, deads if dead else None, model.layer_names(), hidden_names(model),
+                      int(dataset.x_train.shape[0]))

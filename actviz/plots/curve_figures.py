@@ -1,0 +1,116 @@
+"""Plotly figure builders: pure functions from data to ``go.Figure`` (no Streamlit, no torch).
+
+No template is set: the app draws charts with Streamlit's theme, and naming a template costs
+~15 ms per figure (Plotly deep-copies it), which adds up when thirty sessions poll live charts.
+Data go in as numpy arrays, which Plotly validates and serialises in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from actviz.activations.curves import Curve, saturated_intervals
+
+# Colour-blind-safe qualitative palette (Okabe-Ito, then Plotly's), stable per position.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+           "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3"]
+
+DERIVATIVE_STYLES = (("f", "solid", "y"), ("f′", "dash", "dy"), ("f″", "dot", "d2y"))
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _series(curve: Curve, attr: str) -> np.ndarray:
+    """The values as a float array, NaN where undefined (a gap in the line).  numpy arrays keep
+    Plotly's validation and JSON cheap: a list of 1,001 floats is checked element by element."""
+    return np.where(np.isfinite(getattr(curve, attr)), getattr(curve, attr), np.nan)
+
+
+def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: str = "overlay",
+                      saturation_eps: float = 0.0, height: int | None = None) -> go.Figure:
+    """f and its autograd derivative(s) for each curve, overlaid or one panel per activation.
+
+    Regions where |f'| < ``saturation_eps`` are shaded in the activation's colour (0 disables).
+    """
+    orders = DERIVATIVE_STYLES if show_d2 else DERIVATIVE_STYLES[:2]
+    if layout == "grid" and curves:
+        cols = min(3, len(curves))
+        rows = math.ceil(len(curves) / cols)
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=[c.label for c in curves],
+                            horizontal_spacing=0.06, vertical_spacing=0.12 if rows > 1 else 0.1)
+    else:
+        cols = rows = 1
+        fig = go.Figure()
+
+    shapes: list[dict] = []  # one layout update at the end: add_vrect deep-copies the layout each call
+    for i, curve in enumerate(curves):
+        col_hex = colour(i)
+        row, col = (i // cols + 1, i % cols + 1) if layout == "grid" else (None, None)
+        for sym, dash, attr in orders:
+            name = f"{sym}: {curve.label}" if layout != "grid" else f"{sym}"
+            trace = go.Scatter(
+                x=curve.x, y=_series(curve, attr), mode="lines", name=name,
+                legendgroup=f"act{i}" if layout != "grid" else sym,
+                showlegend=layout != "grid" or i == 0,
+                line={"color": col_hex if layout != "grid" else colour(["y", "dy", "d2y"].index(attr)),
+                      "dash": dash, "width": 2.4 if attr == "y" else 1.8},
+                meta={"activation": curve.choice.key, "series": attr},
+                hovertemplate=f"{sym}(%{{x:.3f}}) = %{{y:.4g}}<extra>{curve.label}</extra>",
+            )
+            if row is None:
+                fig.add_trace(trace)
+            else:
+                fig.add_trace(trace, row=row, col=col)
+        if saturation_eps > 0:
+            fill = _rgba(col_hex if layout != "grid" else "#888888", 0.10 if layout != "grid" else 0.18)
+            xref = "x" if row is None else f"x{'' if i == 0 else i + 1}"
+            yref = "y domain" if row is None else f"y{'' if i == 0 else i + 1} domain"
+            shapes += [{"type": "rect", "x0": a, "x1": b, "y0": 0, "y1": 1, "xref": xref, "yref": yref,
+                        "fillcolor": fill, "line": {"width": 0}, "layer": "below"}
+                       for a, b in saturated_intervals(curve.x, curve.dy, saturation_eps)]
+
+    if shapes:
+        fig.update_layout(shapes=shapes)
+    title = "Activation functions and their autograd derivatives"
+    if saturation_eps > 0:
+        title += f" (shaded: saturated, |f′| < {saturation_eps:g})"
+    fig.update_layout(
+        title={"text": title, "font": {"size": 16}},
+        hovermode="x unified" if layout != "grid" else "closest",
+        height=height or (520 if layout != "grid" else 300 * rows + 80),
+        margin={"l": 50, "r": 20, "t": 60, "b": 40},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0},
+    )
+    fig.update_xaxes(title_text="x", zeroline=True, zerolinecolor="#999")
+    fig.update_yaxes(zeroline=True, zerolinecolor="#999")
+    if layout != "grid":
+        fig.update_yaxes(title_text="value")
+        _clip_y(fig, curves, orders)
+    return fig
+
+
+def _clip_y(fig: go.Figure, curves: Sequence[Curve], orders) -> None:
+    """Keep the y-axis on the interesting part when one curve dwarfs the rest (e.g. SELU at x=1000)."""
+    values = np.concatenate([getattr(c, attr) for c in curves for _, _, attr in orders]) if curves else []
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    full_lo, full_hi = float(values.min()), float(values.max())
+    if (full_hi - full_lo) > 4 * (hi - lo) > 0:
+        pad = 0.1 * (hi - lo)
+        fig.update_yaxes(range=[lo - pad, hi + pad])

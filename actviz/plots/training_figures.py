@@ -1,0 +1,161 @@
+"""Plotly builders for the training lab (pure: run progress in, figures out)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from actviz.plots.curve_figures import colour
+from actviz.training.config import RunProgress
+
+METRICS = (("train_loss", "Train loss", "loss"), ("test_loss", "Test loss", "loss"),
+           ("test_acc", "Test accuracy", "accuracy"))
+
+
+def _clean(values: Sequence[float]) -> np.ndarray:
+    """As a float array with NaN for missing or non-finite values (Plotly draws gaps there)."""
+    return np.array([v if v is not None else np.nan for v in values], dtype=float)
+
+
+def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title: str,
+                  max_epochs: int | None = None) -> go.Figure:
+    """One metric vs epoch, one line per activation (the comparison charts of the PyTorch activation tutorial).
+
+    The train-loss chart also draws the running loss reported within epochs, so the first points
+    show up well before the first epoch ends.
+    """
+    fig = go.Figure()
+    for i, r in enumerate(runs):
+        epochs = [h.epoch for h in r.history]
+        values = [getattr(h, metric) for h in r.history]
+        done = float(epochs[-1]) if epochs else 0.0
+        # Running loss within the epoch in progress only; finished epochs show their final value.
+        live = [(e, v) for e, v in r.live if e > done]
+        if metric == "train_loss" and live:
+            if epochs:
+                live.insert(0, (done, values[-1]))
+            xs, ys = zip(*live, strict=False)
+            fig.add_trace(go.Scatter(x=np.asarray(xs), y=_clean(ys), mode="lines", name=r.label,
+                                     legendgroup=r.key, line={"color": colour(i), "width": 1.5},
+                                     meta={"run": i, "series": "live"}, showlegend=not epochs,
+                                     hovertemplate="epoch %{x:.2f}: %{y:.4f}<extra>" + r.label + "</extra>"))
+        if epochs:
+            fig.add_trace(go.Scatter(x=np.asarray(epochs), y=_clean(values), mode="lines+markers", name=r.label,
+                                     legendgroup=r.key, line={"color": colour(i), "width": 2.4},
+                                     marker={"size": 6}, meta={"run": i, "series": metric},
+                                     hovertemplate="epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"))
+    fig.update_layout(title={"text": title, "font": {"size": 15}}, height=330,
+                      margin={"l": 50, "r": 10, "t": 45, "b": 40}, hovermode="x unified",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0})
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    if max_epochs:
+        fig.update_xaxes(range=[0, max_epochs])
+    fig.update_yaxes(title_text=y_title)
+    if metric.endswith("acc"):
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    else:
+        fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str]) -> go.Figure:
+    """Per-layer weight-gradient norm over epochs, one heatmap per activation (log colour scale)."""
+    n = max(1, len(runs))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs],
+                        horizontal_spacing=0.08, vertical_spacing=0.18 if rows > 1 else 0.1)
+    all_values = [v for r in runs for row in r.grad_norms for v in row if v and v > 0 and math.isfinite(v)]
+    lo = math.log10(min(all_values)) if all_values else -6
+    hi = math.log10(max(all_values)) if all_values else 0
+    for i, r in enumerate(runs):
+        z = np.full((len(layer_names), len(r.grad_norms)), np.nan)
+        for e, row in enumerate(r.grad_norms):
+            for layer, v in enumerate(row[:len(layer_names)]):
+                if v and v > 0 and math.isfinite(v):
+                    z[layer, e] = math.log10(v)
+        fig.add_trace(go.Heatmap(
+            z=z, x=np.arange(1, len(r.grad_norms) + 1), y=list(layer_names),
+            zmin=lo, zmax=hi, colorscale="Viridis", showscale=i == 0,
+            colorbar={"title": "log₁₀ ‖∇W‖", "len": 0.9},
+            meta={"run": i, "series": "grad_norms"},
+            hovertemplate="epoch %{x}, %{y}: 10^%{z:.2f}<extra>" + r.label + "</extra>"),
+            row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(title={"text": "Gradient norm per layer over training (input layer at the bottom)",
+                             "font": {"size": 15}},
+                      height=260 * rows + 60, margin={"l": 60, "r": 10, "t": 60, "b": 30})
+    fig.update_xaxes(title_text="epoch")
+    return fig
+
+
+def boundary_figure(runs: Sequence[RunProgress], xs: Sequence[float], ys: Sequence[float],
+                    points_x: np.ndarray, points_y: np.ndarray) -> go.Figure:
+    """Decision regions of each activation's net with the data points (as TensorFlow Playground does)."""
+    n = max(1, len(runs))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs],
+                        horizontal_spacing=0.05, vertical_spacing=0.12 if rows > 1 else 0.1)
+    classes = sorted(set(points_y.tolist()))
+    marker_colours = ["#E69F00", "#0072B2", "#009E73", "#D55E00"]
+    for i, r in enumerate(runs):
+        row, col = i // cols + 1, i % cols + 1
+        if r.boundary is not None:
+            # numpy arrays: plotly validates them in one pass instead of element by element.
+            fig.add_trace(go.Heatmap(z=np.asarray(r.boundary, dtype=np.float32), x=np.asarray(xs),
+                                     y=np.asarray(ys), zmin=0, zmax=1,
+                                     colorscale=[[0, "#F6D8A8"], [0.5, "#F7F7F7"], [1, "#A9CCE3"]],
+                                     showscale=False, meta={"run": i, "series": "boundary"},
+                                     hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"), row=row, col=col)
+        for k, cls in enumerate(classes):
+            mask = points_y == cls
+            fig.add_trace(go.Scatter(x=points_x[mask, 0], y=points_x[mask, 1], mode="markers",
+                                     marker={"size": 4, "color": marker_colours[k % 4],
+                                             "line": {"width": 0.5, "color": "white"}},
+                                     name=f"class {cls}", showlegend=i == 0, legendgroup=f"c{cls}",
+                                     meta={"run": i, "series": "points"}, hoverinfo="skip"), row=row, col=col)
+    fig.update_layout(title={"text": "Decision boundary on the test points", "font": {"size": 15}},
+                      height=300 * rows + 60, margin={"l": 30, "r": 10, "t": 60, "b": 30})
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    return fig
+
+
+def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
+    """The results table (as the UvA Deep Learning tutorial 3 reports it): one row per activation,
+    sorted by test accuracy (best first)."""
+    rows = []
+    for r in runs:
+        s = r.summary or {}
+        last_acc = r.history[-1].test_acc if r.history else None
+        learned = s.get("learned") or {}
+        rows.append({
+            "activation": r.label,
+            "status": r.status,
+            "test accuracy": s.get("test_acc", last_acc),
+            "best epoch": s.get("best_epoch"),
+            "best val accuracy": s.get("best_val_acc"),
+            "epochs run": len(r.history),
+            "s / epoch": s.get("seconds_per_epoch"),
+            "dead neurons": s.get("dead_fraction"),
+            "learned": ", ".join(f"{k} = " + "/".join(f"{v:.3g}" for v in vals) for k, vals in learned.items()),
+            "note": r.message,
+        })
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.sort_values("test accuracy", ascending=False, na_position="last", kind="stable")
+    return df.reset_index(drop=True)
+
+
+def history_frame(runs: Sequence[RunProgress]) -> pd.DataFrame:
+    """Every epoch of every run in one tidy table (the CSV download)."""
+    frames = [pd.DataFrame([h.as_dict() for h in r.history]).assign(activation=r.label) for r in runs if r.history]
+    if not frames:
+        return pd.DataFrame(columns=["activation", "epoch"])
+    df = pd.concat(frames, ignore_index=True)
+    return df[["activation"] + [c for c in df.columns if c != "activation"]]

@@ -1,0 +1,237 @@
+"""The Gallery page: its state (what the link carries) and everything it shows, computed UI-free."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from actviz import activations, limits
+from actviz.activations import choice as choice_mod
+from actviz.activations import costs, curves
+from actviz.activations.choice import ActivationChoice
+from actviz.activations.properties import properties
+from actviz.errors import InputError
+from actviz.plots import curve_figures
+from actviz.views.urlstate import (
+    DEFAULT_CUSTOM,
+    DEFAULT_CUSTOM_PARAMS,
+    ActivationParams,
+    Choice,
+    CustomFormula,
+    Field,
+    Flag,
+    Number,
+    PageState,
+    QueryParams,
+    Text,
+    first,
+)
+
+LAYOUTS = ("overlay", "grid")
+DEFAULT_SELECTION = ("sigmoid", "tanh", "relu")
+MAX_SELECTED = limits.MAX_COMPARED
+EPS_MAX = limits.SATURATION_EPS_MAX  # saturation threshold slider range [0, EPS_MAX]
+
+
+@dataclass
+class GalleryState:
+    selected: list[str] = field(default_factory=lambda: list(DEFAULT_SELECTION))
+    # Per activation, the parameter values that differ from the registry defaults.
+    params: dict[str, dict[str, float]] = field(default_factory=dict)
+    xmin: float = -5.0
+    xmax: float = 5.0
+    show_d2: bool = False
+    layout: str = "overlay"
+    shade: bool = True
+    saturation_eps: float = 0.05
+    custom_on: bool = False
+    custom_expr: str = DEFAULT_CUSTOM
+    custom_params: str = DEFAULT_CUSTOM_PARAMS
+
+    def param_values(self, name: str) -> dict[str, float]:
+        """All parameter values of ``name``: defaults overlaid with this state's."""
+        values = activations.get(name).defaults()
+        values.update(self.params.get(name, {}))
+        return values
+
+
+@dataclass(frozen=True)
+class CatalogueSelection:
+    """``act=elu,gelu``: catalogue names, unknown ones skipped with a warning, at most MAX_SELECTED."""
+
+    def decode(self, qp: QueryParams, state: GalleryState, warnings: list[str]) -> None:
+        raw = first(qp.get("act"))
+        if raw is None:
+            return
+        selected: list[str] = []
+        for token in raw.split(",")[:MAX_SELECTED * 2]:
+            token = token.strip()
+            if not token:
+                continue
+            try:
+                name = activations.get(token).name
+            except InputError:
+                warnings.append(f"unknown activation {token[:30]!r} in the link was skipped")
+                continue
+            if name not in selected:
+                selected.append(name)
+        state.selected = selected[:MAX_SELECTED]
+
+    def encode(self, state: GalleryState, out: dict[str, str]) -> None:
+        if state.selected != list(DEFAULT_SELECTION):
+            out["act"] = ",".join(state.selected)
+
+
+def _x_range_changed(state: GalleryState, default: GalleryState) -> bool:
+    return (state.xmin, state.xmax) != (default.xmin, default.xmax)
+
+
+def _check_x_range(state: GalleryState, warnings: list[str]) -> None:
+    if not state.xmin < state.xmax:
+        warnings.append(f"xmin={state.xmin:g} must be below xmax={state.xmax:g}; using [-5, 5]")
+        state.xmin, state.xmax = GalleryState.xmin, GalleryState.xmax
+
+
+GALLERY = PageState(
+    make=GalleryState, prefix="g_",
+    fields=(
+        Field("selected", "act", Text(), link=False),
+        Field("xmin", "xmin", Number(-limits.X_LIMIT, limits.X_LIMIT), write=_x_range_changed),
+        Field("xmax", "xmax", Number(-limits.X_LIMIT, limits.X_LIMIT), write=_x_range_changed),
+        Field("show_d2", "d2", Flag()),
+        Field("layout", "layout", Choice(LAYOUTS)),
+        Field("shade", "shade", Flag()),
+        Field("saturation_eps", "eps", Number(0.0, EPS_MAX)),
+        Field("custom_on", "custom", Flag(), link=False),
+        Field("custom_expr", "expr", Text(), link=False),
+    ),
+    parts=(CatalogueSelection(), ActivationParams(), CustomFormula()),
+    checks=(_check_x_range,),
+)
+
+
+def decode_gallery(qp: QueryParams) -> tuple[GalleryState, list[str]]:
+    return GALLERY.decode(qp)
+
+
+def encode_gallery(state: GalleryState) -> dict[str, str]:
+    return GALLERY.encode(state)
+
+
+@dataclass
+class GalleryView:
+    choices: list[ActivationChoice]
+    curves: list[curves.Curve]
+    figure: go.Figure
+    table: pd.DataFrame
+    errors: dict[str, str] = field(default_factory=dict)  # activation (or "custom") -> message
+
+
+def choices_for(state: GalleryState) -> tuple[list[ActivationChoice], dict[str, str]]:
+    """The validated choices of a state; invalid ones are reported, not raised."""
+    out: list[ActivationChoice] = []
+    errors: dict[str, str] = {}
+    for name in state.selected:
+        try:
+            out.append(choice_mod.choose(name, state.param_values(name)))
+        except InputError as exc:
+            errors[name] = str(exc)
+    if state.custom_on:
+        try:
+            out.append(choice_mod.custom_from_text(state.custom_expr, state.custom_params))
+        except InputError as exc:
+            errors["custom"] = str(exc)
+    return out, errors
+
+
+def build_view(state: GalleryState, measure_cost: bool = True, points: int = curves.DEFAULT_POINTS
+               ) -> GalleryView:
+    chosen, errors = choices_for(state)
+    computed: list[curves.Curve] = []
+    kept: list[ActivationChoice] = []
+    for c in chosen:
+        try:
+            computed.append(curves.compute_curve(c, state.xmin, state.xmax, points))
+            kept.append(c)
+        except InputError as exc:
+            errors["custom" if c.is_custom else c.name] = str(exc)
+    fig = curve_figures.activation_figure(computed, state.show_d2, state.layout,
+                                    state.saturation_eps if state.shade else 0.0)
+    table = properties_table(kept, costs=cached_costs(kept) if measure_cost else None)
+    return GalleryView(kept, computed, fig, table, errors)
+
+
+_COST_CACHE: dict[tuple[str, str | None], float] = {}
+
+
+def cached_costs(chosen: list[ActivationChoice]) -> dict[ActivationChoice, float]:
+    """Relative costs, measured once per activation (or formula) per process.
+
+    Parameter values do not change the operations an activation runs, so a slider drag reuses the
+    first measurement instead of re-timing 2^20 elements on every rerun (and jittering the table).
+    """
+    def key(c: ActivationChoice) -> tuple[str, str | None]:
+        return c.name, c.expression
+
+    missing = {key(c): c for c in chosen if key(c) not in _COST_CACHE}
+    if missing:
+        if len(_COST_CACHE) > 512:  # many different formulas; keep memory bounded
+            _COST_CACHE.clear()
+        measured = costs.measure_costs(list(missing.values()))
+        _COST_CACHE.update({k: measured[c] for k, c in missing.items()})
+    return {c: _COST_CACHE[key(c)] for c in chosen}
+
+
+def _num(v: float, digits: int = 4) -> str:
+    if math.isinf(v):
+        return "∞"
+    if not math.isfinite(v):
+        return "n/a"
+    if abs(v) < 1e-9:
+        return "0"
+    return f"{v:.{digits}g}"
+
+
+def properties_table(chosen: list[ActivationChoice],
+                     costs: dict[ActivationChoice, float] | None = None) -> pd.DataFrame:
+    rows = []
+    for c in chosen:
+        try:
+            p = properties(c)
+        except InputError:
+            continue
+        zc = "n/a" if p.zero_centred is None else ("yes" if p.zero_centred else "no")
+        rows.append({
+            "activation": c.label,
+            "output range": p.output_range,
+            "monotonic": p.monotonic,
+            "zero-centred": f"{zc} (E[f(z)] = {_num(p.mean_normal, 3)})",
+            "smoothness": p.smoothness,
+            "saturating": p.saturation,
+            "f′(0)": _num(p.dy_at_0),
+            "max |f′|": _num(p.max_abs_dy),
+            "max |f′| at": p.max_abs_dy_at,
+            "cost vs ReLU": (f"{costs[c]:.1f}×" if costs and c in costs else "—"),
+        })
+    return pd.DataFrame(rows)
+
+
+def curves_frame(computed: list[curves.Curve]) -> pd.DataFrame:
+    """Tidy table of every plotted point: one row per (activation, x)."""
+    frames = []
+    for c in computed:
+        frames.append(pd.DataFrame({"activation": c.choice.key, "label": c.label, "x": c.x,
+                                    "f": c.y, "df": c.dy, "d2f": c.d2y}))
+    if not frames:
+        return pd.DataFrame(columns=["activation", "label", "x", "f", "df", "d2f"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def curves_csv(computed: list[curves.Curve]) -> str:
+    buf = io.StringIO()
+    curves_frame(computed).to_csv(buf, index=False, float_format="%.10g")
+    return buf.getvalue()

@@ -1,0 +1,281 @@
+"""The training lab: its form (what a person typed, declared as a field table like every page's state),
+the validated :class:`TrainConfig` it becomes, and what the page shows about a job (UI-free)."""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from actviz import activations, limits, validate
+from actviz.activations import choice as choice_mod
+from actviz.activations import expr
+from actviz.activations.choice import ActivationChoice
+from actviz.cache import memo
+from actviz.data import datasets
+from actviz.errors import InputError
+from actviz.network import checkpoint, diagnostics, models
+from actviz.network.diagnostics import DeadNeurons, GradientReport
+from actviz.plots import training_figures
+from actviz.training.config import TrainConfig
+from actviz.training.engine import BOUNDARY_RESOLUTION, boundary_grid, learned_parameters
+from actviz.training.jobs import JobSnapshot
+from actviz.views.urlstate import (
+    ActivationParams,
+    Choice,
+    Field,
+    Flag,
+    NetworkSetup,
+    Number,
+    PageState,
+    QueryParams,
+    Text,
+    Whole,
+    check_uniform_bounds,
+    data_fields,
+    first,
+    init_fields,
+)
+
+DEFAULT_RACE = ("relu", "sigmoid", "tanh", "gelu", "swish")
+
+
+@dataclass
+class TrainingForm(NetworkSetup):
+    """Raw widget values (what a person typed), before validation."""
+
+    dataset: str = "moons"
+    hidden: str = "16,16"
+    csv_key: str | None = None
+    label_column: str | None = None
+    max_train: int = 0  # 0 = all
+    selected: list[str] = field(default_factory=lambda: list(DEFAULT_RACE))
+    params: dict[str, dict[str, float]] = field(default_factory=dict)
+    learnable: dict[str, list[str]] = field(default_factory=dict)
+    custom_expr: str = ""
+    custom_params: str = ""
+    optimizer: str = "adam"
+    lr: float = 0.01
+    momentum: float = 0.9
+    batch_size: int = 64
+    epochs: int = 40
+    early_stopping: bool = False
+    patience: int = 7
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class NameSelection:
+    """``act=relu,tanh``: catalogue names to race."""
+
+    def decode(self, qp: QueryParams, state: TrainingForm, warnings: list[str]) -> None:
+        raw = first(qp.get("act"))
+        if raw is None:
+            return
+        chosen: list[str] = []
+        for token in raw.split(",")[:limits.MAX_COMPARED * 2]:
+            if not token.strip():
+                continue
+            try:
+                name = activations.get(token).name
+            except InputError:
+                warnings.append(f"unknown activation {token.strip()[:30]!r} in the link was skipped")
+                continue
+            if name not in chosen:
+                chosen.append(name)
+        state.selected = chosen[:limits.MAX_COMPARED]
+
+    def encode(self, state: TrainingForm, out: dict[str, str]) -> None:
+        if state.selected != list(DEFAULT_RACE):
+            out["act"] = ",".join(state.selected)
+
+
+def _when(flag_attr: str, value: Any, attr: str):
+    return lambda s, d: getattr(s, flag_attr) == value and getattr(s, attr) != getattr(d, attr)
+
+
+TRAINING_LAB = PageState(
+    make=TrainingForm, prefix="t_",
+    fields=(
+        *data_fields(tuple(n for n in datasets.NAMES if n != "csv")),
+        Field("max_train", "max", Whole(0, 1_000_000)),
+        Field("selected", "act", Text(), link=False),
+        Field("custom_expr", "expr", Text()),
+        Field("custom_params", "eparams", Text()),
+        *init_fields(),
+        Field("optimizer", "opt", Choice(("adam", "sgd"))),
+        Field("lr", "lr", Number(*limits.LR_RANGE)),
+        Field("momentum", "mom", Number(*limits.MOMENTUM_RANGE), write=_when("optimizer", "sgd", "momentum")),
+        Field("batch_size", "batch", Whole(0, limits.MAX_BATCH)),
+        Field("epochs", "epochs", Whole(1, limits.MAX_EPOCHS)),
+        Field("early_stopping", "es", Flag()),
+        Field("patience", "patience", Whole(1, limits.MAX_EPOCHS), write=_when("early_stopping", True, "patience")),
+        Field("seed", "seed", Whole(0, limits.MAX_SEED)),
+    ),
+    parts=(NameSelection(), ActivationParams()),
+    checks=(check_uniform_bounds,),
+)
+
+
+# --- form -> config ----------------------------------------------------------------------------------
+
+def activations_from_form(form: TrainingForm) -> tuple[ActivationChoice, ...]:
+    out: list[ActivationChoice] = []
+    for name in form.selected:
+        out.append(choice_mod.choose(name, form.params.get(name), form.learnable.get(name, ())))
+    if form.custom_expr.strip():
+        out.append(choice_mod.custom(form.custom_expr, expr.parse_param_assignments(form.custom_params)))
+    return tuple(out)
+
+
+def dataset_from_form(form: TrainingForm) -> datasets.DatasetSpec:
+    kwargs: dict[str, Any] = {"name": form.dataset}
+    if form.dataset in datasets.SYNTHETIC:
+        kwargs.update(n_samples=form.n_samples, noise=form.noise, seed=form.data_seed)
+    if form.dataset == "csv":
+        if not form.csv_key:
+            raise InputError("upload a CSV file first (numeric feature columns plus a label column)")
+        kwargs.update(csv_key=form.csv_key, label_column=form.label_column)
+    if form.max_train:
+        kwargs["max_train"] = form.max_train
+    return datasets.DatasetSpec(**kwargs)
+
+
+def config_from_form(form: TrainingForm) -> TrainConfig:
+    """A validated config, or InputError naming the first problem (shown by the page)."""
+    return TrainConfig(
+        dataset=dataset_from_form(form),
+        activations=activations_from_form(form),
+        hidden=models.parse_hidden(form.hidden),
+        init=form.init_spec(),
+        optimizer=form.optimizer,
+        lr=validate.number(form.lr, "the learning rate"),
+        momentum=validate.number(form.momentum, "the momentum"),
+        batch_size=validate.whole(form.batch_size, "the batch size"),
+        epochs=validate.whole(form.epochs, "the number of epochs"),
+        patience=validate.whole(form.patience, "the patience") if form.early_stopping else None,
+        seed=validate.whole(form.seed, "the seed"),
+    )
+
+
+def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> TrainingForm:
+    """Form values that rebuild ``cfg`` (used to load a preset into the widgets)."""
+    form = replace(base or TrainingForm())
+    ds = cfg.dataset
+    form.dataset = ds.name
+    form.n_samples, form.noise, form.data_seed = ds.n_samples, ds.noise, ds.seed
+    form.max_train = ds.max_train or 0
+    builtin = [a for a in cfg.activations if not a.is_custom]
+    form.selected = [a.name for a in builtin]
+    form.params = {a.name: a.param_dict for a in builtin if a.params}
+    form.learnable = {a.name: list(a.learnable) for a in builtin if a.learnable}
+    custom = [a for a in cfg.activations if a.is_custom]
+    form.custom_expr = (custom[0].expression or "") if custom else ""
+    form.custom_params = ", ".join(f"{k}={v:g}" for k, v in custom[0].params) if custom else ""
+    form.hidden = ",".join(str(h) for h in cfg.hidden)
+    form.init = cfg.init.name
+    form.init_std, form.init_low, form.init_high, form.init_value = (cfg.init.std, cfg.init.low, cfg.init.high,
+                                                                      cfg.init.value)
+    form.bias = cfg.init.bias
+    form.optimizer, form.lr, form.momentum = cfg.optimizer, cfg.lr, cfg.momentum
+    form.batch_size, form.epochs, form.seed = cfg.batch_size, cfg.epochs, cfg.seed
+    form.early_stopping = cfg.patience is not None
+    form.patience = cfg.patience or 7
+    return form
+
+
+# --- what the page shows about a job -----------------------------------------------------------------
+
+def layer_names(cfg: TrainConfig) -> list[str]:
+    """Names of the Linear layers from input to output, e.g. ['L1 64→16', 'L2 16→16', 'L3 16→1']."""
+    ds = datasets.load(cfg.dataset)
+    sizes = [ds.n_features, *cfg.hidden, models.output_size(ds.n_classes)]
+    return [f"L{i + 1} {a}→{b}" for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
+
+
+def boundary_data(cfg: TrainConfig) -> tuple[list[float], list[float], np.ndarray, np.ndarray] | None:
+    """Grid axes and the test points for a 2-D dataset's decision-boundary figure (else None)."""
+    ds = datasets.load(cfg.dataset)
+    if not ds.is_2d:
+        return None
+    _, xs, ys = boundary_grid(ds, BOUNDARY_RESOLUTION)
+    return xs, ys, ds.x_test.numpy(), ds.y_test.numpy()
+
+
+def metrics_csv(job: JobSnapshot) -> str:
+    buf = io.StringIO()
+    training_figures.history_frame(job.runs).to_csv(buf, index=False, float_format="%.6g")
+    return buf.getvalue()
+
+
+def checkpoint_bytes(job: JobSnapshot, run: int, model: models.MLP) -> bytes:
+    """A trained model with what it was trained on, how, and how well it did."""
+    r = job.runs[run]
+    training = {k: v for k, v in job.config.to_json().items() if k not in ("dataset", "activations")}
+    result = {"status": str(r.status), **{k: r.summary.get(k) for k in ("test_acc", "test_loss", "best_epoch",
+                                                                       "best_val_acc", "dead_fraction")}}
+    return checkpoint.save(model, job.config.dataset, training, result)
+
+
+def file_stem(job: JobSnapshot, run: int) -> str:
+    """A download name built from our own data only (never from user-supplied names)."""
+    act = job.config.activations[run]
+    safe = "custom" if act.is_custom else act.name
+    return f"actviz_{job.config.dataset.name}_{safe}_{job.id[:6]}"
+
+
+@dataclass
+class Inside:
+    """What the trained nets look like inside: activation outputs per layer and dead units."""
+
+    reports: list[GradientReport]   # per run: activation stats on a batch of training data
+    dead: list[DeadNeurons]         # per run: over the whole training set
+    hidden_names: list[str]
+    learned: list[dict[str, list[float]]]
+    table: pd.DataFrame
+
+
+@memo(maxsize=16, key=lambda job, trained, batch_size=512: (job.id, job.version, batch_size))
+def inside(job: JobSnapshot, trained: Sequence[models.MLP], batch_size: int = 512) -> Inside:
+    """Activation distributions and dead neurons of every trained net of a finished job (cached).
+
+    Computed on copies, so sessions watching the same job never race on the shared models' ``.grad``.
+    """
+    ds = datasets.load(job.config.dataset)
+    xb, yb = diagnostics.seeded_batch(ds.x_train, ds.y_train, min(batch_size, len(ds.x_train)), job.config.seed)
+    reports, dead, learned = [], [], []
+    for model in trained:
+        reports.append(diagnostics.gradient_report(copy.deepcopy(model), xb, yb))
+        dead.append(diagnostics.dead_neurons(model, ds.x_train))
+        learned.append(learned_parameters(model))
+    rows = []
+    for r, d, values in zip(job.runs, dead, learned, strict=True):
+        row = {"activation": r.label, "dead units per layer": " / ".join(str(c) for c in d.counts),
+               "dead (all layers)": f"{d.total_fraction:.1%}"}
+        for name, per_layer in values.items():
+            row[f"learned {name} per layer"] = ", ".join(f"{v:.3f}" for v in per_layer)
+        rows.append(row)
+    return Inside(reports, dead, diagnostics.hidden_names(trained[0]) if trained else [], learned,
+                  pd.DataFrame(rows))
+
+
+CHARTS = ("curves", "grad_norms", "boundary")
+
+
+@memo(maxsize=64, key=lambda job, chart: (job.id, job.version, chart))
+def live_figures(job: JobSnapshot, chart: str) -> list[Any]:
+    """The figures of one chart group of a job (``curves``, ``grad_norms`` or ``boundary``), built once
+    per job version and shared by every session watching it (thirty students polling the same job
+    every second cost one build per update)."""
+    if chart == "curves":
+        return [training_figures.metric_figure(job.runs, metric, title, ytitle, job.config.epochs)
+                for metric, title, ytitle in training_figures.METRICS]
+    if chart == "grad_norms":
+        return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config))]
+    data = boundary_data(job.config)
+    return [] if data is None else [training_figures.boundary_figure(job.runs, *data)]

@@ -1,0 +1,191 @@
+"""The gradient-flow page driven as a person uses it (Streamlit AppTest): presets show their lessons."""
+
+from __future__ import annotations
+
+import pytest
+
+from actviz.activations.choice import choose
+from actviz.data import datasets
+from actviz.network import diagnostics, models
+from tests.app.helpers import assert_clean, figures, open_page
+
+PAGE = "app_pages/gradient_flow.py"
+
+
+def _fig(at, series: str) -> dict:
+    for fig in figures(at):
+        if any((t.get("meta") or {}).get("series") == series for t in fig["data"]):
+            return fig
+    raise AssertionError(f"no figure with {series} traces")
+
+
+def _traces(at, series: str) -> list[dict]:
+    return [t for t in _fig(at, series)["data"] if (t.get("meta") or {}).get("series") == series]
+
+
+def _norms(at) -> dict[str, list[float]]:
+    """Measured gradient norms per activation key, as the chart carries them."""
+    return {t["meta"]["activation"]: t["meta"]["values"] for t in _traces(at, "grad_norm")}
+
+
+def _query(at) -> dict[str, str]:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def _success(at) -> str:
+    return " ".join(s.value for s in at.success)
+
+
+@pytest.fixture(scope="module")
+def page():
+    at = open_page(PAGE)
+    assert_clean(at)
+    return at
+
+
+def test_default_page_draws_every_chart_from_real_gradients(page):
+    assert page.title[0].value == "Gradient flow"
+    series = {(t.get("meta") or {}).get("series") for fig in figures(page) for t in fig["data"]}
+    assert {"grad_norm", "grad_hist", "act_hist", "dead", "saturated", "zero"} <= series
+    ds = datasets.load(datasets.DatasetSpec("digits"))
+    x, y = diagnostics.seeded_batch(ds.x_train, ds.y_train, 256, 42)
+    expected = diagnostics.gradient_report(models.build_mlp(64, (512, 256, 256, 128), 10, choose("sigmoid"),
+                                                            seed=42), x, y)
+    assert _norms(page)["sigmoid()"] == pytest.approx(expected.norms, rel=1e-6)
+    fig = _fig(page, "grad_norm")
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["data"][0]["x"] == ["L1 64→512", "L2 512→256", "L3 256→256", "L4 256→128", "L5 128→10"]
+    hist = _traces(page, "grad_hist")
+    assert len(hist) == 3 * 5  # rows = activations, columns = layers
+    assert len(page.dataframe[0].value) == 3
+    assert _query(page) == {}
+
+
+def test_vanishing_gradients_preset(page):
+    page.button(key="gf_preset_vanishing").click().run()
+    assert_clean(page)
+    norms = _norms(page)
+    sig, relu = norms["sigmoid()"], norms["relu()"]
+    assert len(sig) == 5 and sig[0] < sig[-1] / 100, "sigmoid: the first layer gets a tiny share"
+    assert 0.1 < relu[0] / relu[-1] < 10, "ReLU: about the same in every layer"
+    assert "Measured" in _success(page) and "Vanishing gradients" in " ".join(m.value for m in page.markdown)
+    q = _query(page)
+    assert q["preset"] == "vanishing" and q["data"] == "moons" and q["hidden"] == "3,3,3,3"
+
+
+def test_dead_relu_preset(page):
+    page.button(key="gf_preset_dead_relu").click().run()
+    assert_clean(page)
+    norms = _norms(page)
+    assert norms["relu()"] == [0.0] * 5
+    zero = [t for t in _traces(page, "grad_norm_zero") if t["meta"]["activation"] == "relu()"]
+    assert len(zero[0]["x"]) == 5, "ReLU drawn as 'exactly 0' in every layer"
+    firsts = [norms[k][0] for k in ("leaky_relu(negative_slope=0.01)", "leaky_relu(negative_slope=0.1)",
+                                    "leaky_relu(negative_slope=0.3)")]
+    assert 0 < firsts[0] < firsts[1] < firsts[2], "gradients flow again, more with a larger slope"
+    dead = [t for t in _traces(page, "dead") if t["meta"]["activation"] == "relu()"][0]
+    assert dead["y"] == [100.0] * 4
+    assert "Measured" in _success(page)
+    assert page.checkbox(key="gf_bias_on").value is True and page.number_input(key="gf_bias").value == -8
+
+
+def test_zero_init_symmetry_preset(page):
+    page.button(key="gf_preset_zero_init").click().run()
+    assert_clean(page)
+    heat = _traces(page, "first_weights")
+    zero, contrast = heat
+    assert zero["meta"]["identical"] is True and contrast["meta"]["identical"] is False
+    rows = zero["z"]
+    assert len(rows) == 5 and all(r == pytest.approx(rows[0], rel=1e-4, abs=1e-15) for r in rows)
+    assert any(r != pytest.approx(contrast["z"][0]) for r in contrast["z"][1:])
+    assert "still identical" in _success(page)
+    assert _query(page)["init"] == "zeros"
+
+
+def test_fashion_mnist_net_at_init_preset(page):
+    page.button(key="gf_preset_fashion_init").click().run()
+    assert_clean(page)
+    norms = _norms(page)
+    assert len(norms) == 9
+    sig = norms.pop("sigmoid()")
+    assert sig[0] < sig[-1] / 100
+    for key, values in norms.items():
+        assert 0.1 < values[0] / values[-1] < 10, key
+    assert "Measured" in _success(page)
+    if not datasets.status("fashion_mnist").startswith("ready"):
+        assert any("digits" in w.value for w in page.warning), "the fallback is explained"
+
+
+def test_deep_relu_vs_swish_preset(page):
+    page.button(key="gf_preset_deep_relu_swish").click().run()
+    assert_clean(page)
+    dead = {t["meta"]["activation"]: t["meta"]["counts"] for t in _traces(page, "dead")}
+    assert len(dead["relu()"]) == 10 and sum(dead["relu()"]) > 0
+    assert sum(dead["relu()"][5:]) > sum(dead["relu()"][:3]), "deeper layers lose more units"
+    assert dead["swish(beta=1.0)"] == [0] * 10
+    assert "Measured" in _success(page)
+
+
+def test_changing_a_setting_updates_the_link_and_the_chart(page):
+    page.button(key="gf_preset_vanishing").click().run()
+    before = _norms(page)["sigmoid()"]
+    page.number_input(key="gf_seed").set_value(3).run()
+    assert_clean(page)
+    assert _query(page)["seed"] == "3"
+    assert _norms(page)["sigmoid()"] != before
+    assert any("changed settings" in c.value for c in page.caption)
+
+
+def test_link_reproduces_the_view():
+    query = {"data": "xor", "act": "relu,leaky_relu(negative_slope=0.2),elu", "elu.alpha": "0.5",
+             "hidden": "16,8", "init": "normal", "std": "0.5", "bias": "0.1", "batch": "64", "seed": "3",
+             "eps": "0.1"}
+    at = open_page(PAGE, query)
+    assert_clean(at)
+    assert at.multiselect(key="gf_act").value == ["relu", "leaky_relu(negative_slope=0.2)", "elu"]
+    assert at.slider(key="gf_p_elu_alpha").value == pytest.approx(0.5)
+    assert at.text_input(key="gf_hidden").value == "16,8"
+    assert at.selectbox(key="gf_init").value == "normal"
+    assert at.number_input(key="gf_std").value == pytest.approx(0.5)
+    assert _query(at) == query
+    ds = datasets.load(datasets.DatasetSpec("xor"))
+    x, y = diagnostics.seeded_batch(ds.x_train, ds.y_train, 64, 3)
+    model = models.build_mlp(2, (16, 8), 1, choose("elu", {"alpha": 0.5}), models.InitSpec("normal", std=0.5,
+                                                                                          bias=0.1), seed=3)
+    expected = diagnostics.gradient_report(model, x, y)
+    assert _norms(at)["elu(alpha=0.5)"] == pytest.approx(expected.norms, rel=1e-6)
+
+
+def test_hostile_link_and_missing_files_are_explained_not_crashed():
+    at = open_page(PAGE, {"act": "nope,relu", "hidden": "1x99", "seed": "nan", "init": "<b>", "batch": "-5"})
+    assert_clean(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "nope" in warning and "hidden" in warning and "seed" in warning
+    assert at.multiselect(key="gf_act").value == ["relu"] and figures(at)
+
+    at = open_page(PAGE, {"data": "mnist"})
+    assert_clean(at)
+    if not datasets.status("mnist").startswith("ready"):
+        assert any("MNIST files not found" in e.value for e in at.error)
+        assert not figures(at)
+
+
+def test_custom_formula_and_variants_from_the_sidebar():
+    at = open_page(PAGE, {"data": "moons", "act": "relu", "hidden": "8,8"})
+    at.toggle(key="gf_custom").set_value(True).run()
+    at.text_input(key="gf_expr").input("x * sigmoid(beta * x)").run()
+    at.slider(key="gf_cp_beta").set_value(2.0).run()
+    assert_clean(at)
+    assert "custom[x * sigmoid(beta * x)](beta=2.0)" in _norms(at)
+    at.selectbox(key="gf_var_name").set_value("leaky_relu").run()
+    at.slider(key="gf_var_leaky_relu_negative_slope").set_value(0.25).run()
+    at.button(key="gf_var_add").click().run()
+    assert_clean(at)
+    assert "leaky_relu(negative_slope=0.25)" in at.multiselect(key="gf_act").value
+    assert "leaky_relu(negative_slope=0.25)" in _norms(at)
+    at.text_input(key="gf_expr").input("x.__class__").run()
+    assert_clean(at)
+    assert any("Your formula" in e.value for e in at.error) and figures(at)
+    at.text_input(key="gf_hidden").input("abc").run()
+    assert_clean(at)
+    assert any("cannot read" in e.value for e in at.error)
