@@ -137,7 +137,7 @@ def test_the_root_filesystem_is_read_only_except_tmp_and_the_state_volume(hosted
 @pytest.mark.docker
 @pytest.mark.browser
 def test_the_gallery_is_served_to_chromium(hosted, page):
-    from tests.test_browser import no_exceptions, wait_for_app
+    from tests.system.test_browser import no_exceptions, wait_for_app
 
     _, url = hosted
     page.goto(f"{url}/gallery?act=relu,gelu")
@@ -169,7 +169,7 @@ def _memory(name: str) -> tuple[int, int]:
 def test_the_container_stays_up_under_2g_while_training_jobs_run(hosted, page):
     """A job from the training lab in Chromium (trained by the server) and one from the CLI (docker exec,
     saving its checkpoints in the state volume) at the same time, in a container capped at 2 GB."""
-    from tests.test_browser import POINTS_JS, no_exceptions, wait_for_app
+    from tests.system.test_browser import POINTS_JS, no_exceptions, wait_for_app
 
     name, url = hosted
     cli = subprocess.Popen(
