@@ -170,8 +170,11 @@ def _missing() -> list[str]:
     missing = []
     if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
         missing.append(f"the base image {BASE_IMAGE} (make docker-base)")
-    if not any((ROOT / WHEELHOUSE).glob("torch-*.whl")):
+    stamp = ROOT / WHEELHOUSE / ".complete"  # written by `make wheelhouse` when every wheel is there
+    if not stamp.exists():
         missing.append(f"a filled {WHEELHOUSE}/ (make wheelhouse)")
+    elif stamp.stat().st_mtime < (ROOT / "requirements.txt").stat().st_mtime:
+        missing.append(f"a {WHEELHOUSE}/ that matches requirements.txt, which changed since (make wheelhouse)")
     return missing
 
 
