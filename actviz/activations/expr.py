@@ -170,7 +170,8 @@ class _Checker:
             value = node.value
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self.refuse(node, f"only numbers are allowed, not {type(value).__name__} {value!r:.20}")
-            if not math.isfinite(float(value)) or abs(value) > MAX_CONSTANT:
+            # abs() first: an integer literal of hundreds of digits (0xfff…) has no float.
+            if abs(value) > MAX_CONSTANT or not math.isfinite(float(value)):
                 raise self.refuse(node, f"numbers must be finite and at most {MAX_CONSTANT:g} in size")
             constant = float(value)
             return lambda env: torch.tensor(constant, dtype=env["x"].dtype)
