@@ -45,6 +45,7 @@ MAX_CSV_COLUMNS = 4096
 MIN_CSV_ROWS = 10
 MIN_ROWS_PER_CLASS = 2
 MAX_CLASSES = 100
+MAX_CSV_ABS_VALUE = 1e30             # |feature value|: standardised, it must still fit float32 (3.4e38)
 # Networks.
 MAX_INPUTS = 100_000                 # inputs or outputs of a network
 INIT_VALUE_LIMIT = 100.0             # |std|, |a|, |b|, |value|, |bias| of an init

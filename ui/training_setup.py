@@ -130,9 +130,9 @@ def _csv_upload() -> tuple[str | None, str | None]:
                           key="t_label_column") or None
     try:
         spec = datasets.register_csv(upload.getvalue(), label)
+        ds = datasets.load(spec)  # splitting and standardising can refuse the table too
     except InputError as exc:
         st.error(f"{upload.name}: {exc}")
         return None, None
-    ds = datasets.load(spec)
     st.caption(f"{ds.description}")
     return spec.csv_key, spec.label_column

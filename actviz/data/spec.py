@@ -189,7 +189,13 @@ def from_arrays(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, *, class_names:
             name = feature_names[bad] if feature_names else f"feature {bad + 1}"
             raise InputError(f"column {name!r} has values too large to standardise; rescale it")
         x = (x - mean) / np.where(std > 0, std, 1.0)
-    xt = torch.from_numpy(x.astype(np.float32))
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
+    if not np.isfinite(x32).all():  # a value far outside the training split's spread (only in val/test)
+        bad = int(np.flatnonzero(~np.isfinite(x32).all(axis=0))[0])
+        name = feature_names[bad] if feature_names else f"feature {bad + 1}"
+        raise InputError(f"column {name!r} has a value too far from the others to standardise; rescale it")
+    xt = torch.from_numpy(x32)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     sel = lambda idx: (xt[torch.from_numpy(idx)], yt[torch.from_numpy(idx)])
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = sel(tr), sel(va), sel(te)

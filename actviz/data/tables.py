@@ -27,6 +27,7 @@ MAX_CSV_COLUMNS = limits.MAX_CSV_COLUMNS
 MIN_CSV_ROWS = limits.MIN_CSV_ROWS
 MIN_ROWS_PER_CLASS = limits.MIN_ROWS_PER_CLASS
 MAX_CLASSES = limits.MAX_CLASSES
+MAX_ABS_VALUE = limits.MAX_CSV_ABS_VALUE
 CSV_REGISTRY_SIZE = 8   # uploaded tables kept in memory
 LABEL_COLUMN_NAMES = ("label", "target", "class", "y")
 
@@ -123,7 +124,27 @@ def _read_frame(text: str, max_rows: int) -> Any:
                              f"lines have {m.group(1)}; every row needs the same number of columns") from None
         raise InputError(f"the file is not valid CSV ({msg[:200]}); export the table as comma-separated "
                          "text with a header row") from None
+    if not _looks_headerless(text, sep, df):
+        _check_header(text, sep)
     return df
+
+
+def _check_header(text: str, sep: str) -> None:
+    """Refuse a header naming one column twice (pandas would rename ``a,a`` to ``a, a.1`` and keep ``a ,a``
+    as two names that are equal once blanks are removed)."""
+    try:
+        header = next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=sep, skipinitialspace=True))
+    except (StopIteration, csv.Error):
+        return
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(header, start=1):
+        name = cell.strip()
+        if not name:
+            continue
+        if name in seen:
+            raise InputError(f"the header names column {name[:40]!r} twice (columns {seen[name]} and {i}); give "
+                             "every column its own name")
+        seen[name] = i
 
 
 def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = None) -> CsvTable:
@@ -251,6 +272,10 @@ def _numeric_column(series: Any, col: str, pd: Any) -> np.ndarray:
     if inf.size:
         raise InputError(f"column {col[:40]!r} has an infinite value in data row {int(inf[0]) + 1}; replace it "
                          "with a finite number")
+    huge = np.flatnonzero(np.abs(values) > MAX_ABS_VALUE)
+    if huge.size:
+        raise InputError(f"column {col[:40]!r} has the value {values[huge[0]]:.3g} in data row {int(huge[0]) + 1}; "
+                         f"values up to {MAX_ABS_VALUE:g} in size are accepted: rescale the column")
     return values
 
 
