@@ -165,7 +165,24 @@ class _CliSink:
             sys.stderr.write(f"[{self.labels[run]}] {status}: {message}\n")
 
 
+def _preset_config(args: argparse.Namespace) -> tuple[training_config.TrainConfig, dict[str, Any]]:
+    """``train --preset KEY``: the preset's config as it runs here, and what was adapted to the data found."""
+    from actviz.views import lessons  # the presets import the page layer: only load it when asked
+
+    if args.activations or args.csv:
+        raise InputError("--preset sets the activations and the data; drop --activations/--csv, or drop --preset")
+    preset = lessons.training_preset(args.preset, args.data_dir)
+    if preset.fallback_note and not args.json:
+        sys.stderr.write(f"actviz: {preset.fallback_note}\n")
+    return preset.config, {"preset": preset.key, "adapted": preset.adapted}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.preset:
+        cfg, extra = _preset_config(args)
+        return _train_and_report(args, cfg, cfg.dataset, extra)
+    if not args.activations:
+        raise InputError("give --activations, e.g. relu,sigmoid (or --preset NAME)")
     if args.csv:
         try:
             content = open(args.csv, "rb").read(int(200e6))
@@ -189,9 +206,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
         seed=args.seed)
+    return _train_and_report(args, cfg, spec, {})
+
+
+def _train_and_report(args: argparse.Namespace, cfg: training_config.TrainConfig, spec: datasets.DatasetSpec,
+                      extra: dict[str, Any]) -> int:
+    acts = cfg.activations
     sink = _CliSink([a.key for a in acts], cfg.epochs, quiet=args.json)
     runs = train(cfg, sink)
-    out: dict[str, Any] = {"config": cfg.to_json(), "runs": {}}
+    out: dict[str, Any] = {**extra, "config": cfg.to_json(), "runs": {}}
     for i, (act, run) in enumerate(zip(acts, runs, strict=True)):
         name = act.key if act.is_custom or act.params else act.name
         final = sink.final[i]
@@ -385,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.2, help="synthetic datasets: noise level")
     p.add_argument("--data-seed", type=int, default=0, help="seed for generating and splitting the data")
     p.add_argument("--max-train", type=int, help="use at most this many training samples")
-    p.add_argument("--activations", required=True, help="comma-separated, e.g. relu,sigmoid,tanh")
+    p.add_argument("--preset", metavar="NAME", help="a published experiment: demo, mnist-mlp, fashion-mnist-nine, "
+                   "moons-sigmoid (on digits, adapted, when its MNIST files are missing; the JSON says how)")
+    p.add_argument("--activations", help="comma-separated, e.g. relu,sigmoid,tanh")
     p.add_argument("--param", action="append", metavar="NAME.KEY=VALUE", help="e.g. swish.beta=1.5 (repeatable)")
     p.add_argument("--learn", action="append", metavar="NAME.KEY", help="learn a parameter, e.g. prelu.init")
     p.add_argument("--hidden", default="64,64", help="hidden sizes, e.g. 512,256,256,128 or 256x5 (default 64,64)")
