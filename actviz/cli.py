@@ -56,17 +56,17 @@ def _emit(data: Any) -> None:
 
 def cmd_activations(args: argparse.Namespace) -> int:
     entries = [
-        {"name": a.name, "label": a.label, "formula": a.formula,
+        {"name": a.name, "label": a.label, "kind": a.kind, "formula": a.formula,
          "params": [{"name": p.name, "default": p.default, "min": p.min, "max": p.max}
                     for p in a.params]}
-        for a in activations.REGISTRY.values()
+        for a in map(activations.get, activations.names())
     ]
     if args.json:
         _emit(entries)
     else:
-        for a in activations.REGISTRY.values():
+        for a in map(activations.get, activations.names()):
             params = ", ".join(f"{p.name}={p.default:g} [{p.min:g}, {p.max:g}]" for p in a.params)
-            print(f"{a.name:12s} {a.label:22s} {params}")
+            print(f"{a.name:12s} {a.label:22s} {'gated, ' if a.gated else ''}{params}")
     return 0
 
 

@@ -75,8 +75,9 @@ def test_activations_json_lists_the_registry(runs):
     code, out, err = runs["activations"]
     assert code == 0 and err == ""
     data = _strict_json(out)
-    assert isinstance(data, list) and len(data) == 24
+    assert isinstance(data, list) and len(data) == len(activations.names()) >= 40
     assert [d["name"] for d in data] == activations.names()
+    assert [d["name"] for d in data if d["kind"] == "gated"] == ["glu", "reglu", "geglu", "swiglu"]
     for entry in data:
         act = activations.get(entry["name"])
         assert entry["label"] == act.label and entry["formula"] == act.formula
@@ -90,8 +91,9 @@ def test_activations_text_output(capsys):
     code, out, err = run_inprocess(["activations"], capsys)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert len(lines) == 24
+    assert len(lines) == len(activations.names())
     assert [line.split()[0] for line in lines] == activations.names()
+    assert "gated" in next(line for line in lines if line.startswith("swiglu"))
     assert "negative_slope=0.01 [0, 1]" in next(line for line in lines if line.startswith("leaky_relu"))
 
 

@@ -34,6 +34,11 @@ class ActivationChoice:
         return self.name == CUSTOM
 
     @property
+    def is_gated(self) -> bool:
+        """A gated unit f(a, b) = act(a)·b (two inputs); :meth:`function` is then its slice b = 1."""
+        return not self.is_custom and activations.get(self.name).gated
+
+    @property
     def param_dict(self) -> dict[str, float]:
         return dict(self.params)
 
@@ -71,9 +76,31 @@ class ActivationChoice:
         return activations.get(self.name).fn
 
     def function(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """f(x) with the parameter values bound."""
+        """f(x) with the parameter values bound (for a gated unit: the slice b = 1, i.e. act(a))."""
         fn, params = self._fn, self.param_dict
+        if self.is_gated:
+            return lambda x: fn(x, torch.ones_like(x), **params)
         return lambda x: fn(x, **params)
+
+    def gated_function(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """f(a, b) of a gated unit with the parameter values bound."""
+        if not self.is_gated:
+            raise InputError(f"{self.label} is element-wise (one input); gated units are "
+                             f"{', '.join(activations.names(activations.GATED))}")
+        fn, params = self._fn, self.param_dict
+        return lambda a, b: fn(a, b, **params)
+
+    def training_function(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """f in training mode when it differs from :meth:`function` (RReLU's random slopes), else None."""
+        if self.is_custom:
+            return None
+        train_fn, params = activations.get(self.name).train_fn, self.param_dict
+        return None if train_fn is None else (lambda x: train_fn(x, **params))
+
+    def band(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(lowest, highest) values training mode can give at ``x`` (RReLU), or None."""
+        band = None if self.is_custom else activations.get(self.name).band
+        return None if band is None else band(x, **self.param_dict)
 
     def call_with(self, x: torch.Tensor, overrides: Mapping[str, Any]) -> torch.Tensor:
         """f(x) with some parameters replaced (e.g. by learnable tensors during training)."""

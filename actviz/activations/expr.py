@@ -95,8 +95,10 @@ FUNCTIONS: dict[str, _Function] = {
     "where": _Function(_where, 3, 3),
     "softplus": _Function(lambda x: F.softplus(x), 1, 1),
 }
+BASIC_FUNCTIONS = tuple(FUNCTIONS)
 for _act in activations.REGISTRY.values():
-    FUNCTIONS.setdefault(_act.name, _catalogue_function(_act))
+    if not _act.gated:  # a formula is element-wise in x; gated units take two inputs
+        FUNCTIONS.setdefault(_act.name, _catalogue_function(_act))
 
 RESERVED = {"x"} | set(CONSTANTS) | set(FUNCTIONS)
 
@@ -230,7 +232,8 @@ class _Checker:
             name = node.func.id
             spec = FUNCTIONS.get(name)
             if spec is None:
-                raise self.refuse(node, f"unknown function {name[:30]!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
+                raise self.refuse(node, f"unknown function {name[:30]!r}; allowed: {', '.join(BASIC_FUNCTIONS)} "
+                                        "and every element-wise catalogue name (relu, gelu, …)")
             if node.keywords:
                 raise self.refuse(node, f"{name}() takes positional arguments only")
             if any(isinstance(a, ast.Starred) for a in node.args):

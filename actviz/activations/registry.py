@@ -38,19 +38,45 @@ class Param:
                 "step": self.step, "learnable": self.learnable, "help": self.help}
 
 
+ELEMENTWISE = "elementwise"
+GATED = "gated"
+KINDS = (ELEMENTWISE, GATED)
+
+
 @dataclass(frozen=True)
 class Activation:
-    """A registry entry.  ``fn`` is called as ``fn(x, **params)`` and must be element-wise."""
+    """A registry entry.
+
+    An element-wise entry's ``fn`` is called as ``fn(x, **params)``.  A *gated* entry (GLU, SwiGLU …)
+    takes two inputs of the same shape, ``fn(a, b, **params) = act(a) · b``: in a network each hidden
+    layer then computes both ``a`` and ``b`` (two projections, one gated by the other).
+    """
 
     name: str
     label: str
     formula: str  # LaTeX, rendered with st.latex
     fn: Callable[..., Tensor]
-    description: str
+    description: str  # a teacher's note, ending with the source (authors, year) for modern entries
     params: tuple[Param, ...] = ()
     # Cross-parameter rule the per-parameter ranges cannot express, e.g. hardtanh's min < max.
     check: Callable[[Mapping[str, float]], str | None] | None = None
     aliases: tuple[str, ...] = field(default=())
+    kind: str = ELEMENTWISE
+    # Training-mode behaviour when it differs from ``fn`` (RReLU draws a random negative slope per
+    # element while training; ``fn`` is the deterministic eval-mode curve).
+    train_fn: Callable[..., Tensor] | None = None
+    # The band of values training mode can produce, as (lower, upper) curves over x (RReLU's slopes).
+    band: Callable[..., tuple[Tensor, Tensor]] | None = None
+    # How hidden weights start under the "default" init when this activation is trained ("siren").
+    weight_init: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        return self.kind == GATED
+
+    @property
+    def learnable(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.learnable)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -82,9 +108,8 @@ class Activation:
                 raise InputError(f"{self.name}: {problem}")
         return values
 
-    def __call__(self, x: Tensor, **params: ParamValue) -> Tensor:
-        return self.fn(x, **params)
-
+    def __call__(self, *inputs: Tensor, **params: ParamValue) -> Tensor:
+        return self.fn(*inputs, **params)
 
 
 REGISTRY: dict[str, Activation] = {}
@@ -94,6 +119,8 @@ def register(act: Activation) -> None:
     """Add one entry (names are unique)."""
     if act.name in REGISTRY:
         raise ValueError(f"duplicate activation {act.name}")
+    if act.kind not in KINDS:
+        raise ValueError(f"{act.name}: unknown kind {act.kind!r}")
     REGISTRY[act.name] = act
 
 
@@ -108,5 +135,9 @@ def get(name: str) -> Activation:
     raise InputError(f"unknown activation {str(name)[:40]!r}; known: {', '.join(REGISTRY)}")
 
 
-def names() -> list[str]:
-    return list(REGISTRY)
+def names(kind: str | None = None) -> list[str]:
+    """Every registered name (or only those of one ``kind``): element-wise entries in catalogue order,
+    then the gated units."""
+    if kind is None:
+        return names(ELEMENTWISE) + names(GATED)
+    return [n for n, a in REGISTRY.items() if a.kind == kind]

@@ -115,7 +115,7 @@ def derivatives(acts: Sequence[torch.nn.Module], pres: Sequence[torch.Tensor]) -
         return []
     with torch.enable_grad():
         zs = [z.detach().requires_grad_(True) for z in pres]
-        outs = [act(z) for act, z in zip(acts, zs)]
+        outs = [act.elementwise(z) for act, z in zip(acts, zs)]
         return list(torch.autograd.grad(outs, zs, [torch.ones_like(o) for o in outs]))
 
 
@@ -233,7 +233,7 @@ def dead_neurons(model: models.MLP, x: torch.Tensor, batch_size: int = DEAD_CHUN
                 # some output != 0  <=>  column max != 0 or column min != 0 (two fast reductions, no mask)
                 alive[i] |= (h.amax(dim=0) != 0) | (h.amin(dim=0) != 0)
                 if eps is not None:
-                    saturated[i] += int((derivative(act, z).abs() < eps).sum())
+                    saturated[i] += int((derivative(act, act.gate_input(z)).abs() < eps).sum())
             if stop_early and eps is None and all(bool(a.all()) for a in alive):
                 break
     counts = tuple(int((~a).sum()) for a in alive)

@@ -10,6 +10,15 @@
   ``InitSpec()`` (PyTorch's default) the weights equal those of ``torch.manual_seed(seed)`` followed by
   constructing the same ``nn.Linear`` layers in order.  A constant bias overrides the bias *after* the
   default bias was drawn, so changing only the bias leaves the weights unchanged.
+- A *gated* activation (GLU, ReGLU, GEGLU, SwiGLU: ``f(a, b) = act(a)·b``) makes every hidden layer a gated
+  projection: its Linear layer has twice the units (``n_in -> 2h``, one weight matrix holding both
+  projections), the first half ``a`` goes through ``act`` and gates the second half ``b``, and the layer
+  passes on ``h`` values.  So ``linears[i]`` still is layer i's one weight (its gradient covers both
+  projections); the next layer reads ``h`` inputs.  Gated nets have more weights than element-wise ones
+  of the same sizes, so their initial weights cannot match theirs.
+- SIREN's sine asks for its own initialisation (``Activation.weight_init == "siren"``): under the
+  "default" init the first layer's weights are U(-1/n, 1/n) and later ones U(-sqrt(6/n)/w0, sqrt(6/n)/w0)
+  (Sitzmann et al. 2020); biases stay PyTorch's.  Any other init chosen explicitly is used as is.
 - Binary tasks use one output unit with BCE-with-logits (a sigmoid output with binary
   cross-entropy, computed stably); more classes use cross-entropy on ``n_classes`` logits.
 """
@@ -26,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actviz import limits, validate
+from actviz import activations, limits, validate
 from actviz.activations.choice import ActivationChoice
 from actviz.errors import InputError
 
@@ -198,15 +207,31 @@ class ActivationModule(nn.Module):
     def __init__(self, choice: ActivationChoice) -> None:
         super().__init__()
         self.choice = choice
+        self.gated = choice.is_gated
         values = choice.param_dict
         for name in choice.learnable:
             self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
         self._fixed = choice.function() if not choice.learnable else None
+        self._pair = choice.gated_function() if self.gated else None
+        self._train = choice.training_function()  # RReLU's random slopes while training
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def gate_input(self, z: torch.Tensor) -> torch.Tensor:
+        """What the element-wise act sees: ``z`` itself, or the gate half ``a`` of a gated layer's ``z``."""
+        return z.chunk(2, dim=-1)[0] if self.gated else z
+
+    def elementwise(self, x: torch.Tensor) -> torch.Tensor:
+        """The element-wise act alone (a gated unit's gate act(a); used for slopes and saturation)."""
         if self._fixed is not None:
             return self._fixed(x)
         return self.choice.call_with(x, {name: getattr(self, name) for name in self.choice.learnable})
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self._pair is not None:
+            a, b = z.chunk(2, dim=-1)
+            return self._pair(a, b)
+        if self._train is not None and self.training:
+            return self._train(z)
+        return self.elementwise(z)
 
     def extra_repr(self) -> str:
         return self.choice.label
@@ -222,8 +247,10 @@ class MLP(nn.Module):
         self.activation = activation
         self.init = init or InitSpec()
         sizes = [self.n_in, *self.hidden, self.n_out]
+        width = 2 if activation.is_gated else 1  # a gated layer computes both projections a and b
+        outs = [width * h for h in self.hidden] + [self.n_out]
         # skip_init: no draw from the global RNG here; build_mlp initialises from its own generator.
-        self.linears = nn.ModuleList(nn.utils.skip_init(nn.Linear, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.linears = nn.ModuleList(nn.utils.skip_init(nn.Linear, a, b) for a, b in zip(sizes[:-1], outs))
         self.acts = nn.ModuleList(ActivationModule(activation) for _ in self.hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -232,19 +259,31 @@ class MLP(nn.Module):
         return self.linears[-1](x)
 
     def forward_detailed(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        """Logits plus each hidden layer's pre-activations (Linear outputs) and post-activations."""
+        """Logits plus each hidden layer's pre-activations (what the element-wise act sees: the Linear
+        output, or its gate half ``a`` in a gated layer) and post-activations."""
         pre: list[torch.Tensor] = []
         post: list[torch.Tensor] = []
         for lin, act in zip(self.linears, self.acts):
             z = lin(x)
             x = act(z)
-            pre.append(z)
+            pre.append(act.gate_input(z))
             post.append(x)
         return self.linears[-1](x), pre, post
 
+    @property
+    def gated(self) -> bool:
+        return self.activation.is_gated
+
     def layer_names(self) -> list[str]:
-        """``['L1 784→512', ..., 'L5 128→10']``: every Linear layer from input to output."""
-        return [f"L{i + 1} {lin.in_features}→{lin.out_features}" for i, lin in enumerate(self.linears)]
+        """``['L1 784→512', ..., 'L5 128→10']``: every Linear layer from input to output; a gated layer
+        reads ``'L1 784→2×512 gated'`` (two projections of 512, one gating the other)."""
+        names = []
+        for i, lin in enumerate(self.linears):
+            if self.gated and i < len(self.hidden):
+                names.append(f"L{i + 1} {lin.in_features}→2×{self.hidden[i]} gated")
+            else:
+                names.append(f"L{i + 1} {lin.in_features}→{lin.out_features}")
+        return names
 
     def config(self) -> dict[str, Any]:
         return {"n_in": self.n_in, "hidden": list(self.hidden), "n_out": self.n_out,
@@ -294,9 +333,26 @@ def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: Activati
     hidden = check_hidden(hidden)
     model = MLP(n_in, hidden, n_out, activation, init)
     gen = torch.Generator().manual_seed(seed)
-    for lin in model.linears:
-        init_linear(lin, init, gen)
+    siren = init.name == "default" and _weight_init(activation) == "siren"
+    for i, lin in enumerate(model.linears):
+        if siren and i < len(hidden):
+            _siren_linear(lin, first=i == 0, w0=activation.param_dict.get("w0", 1.0), gen=gen)
+        else:
+            init_linear(lin, init, gen)
     return model
+
+
+def _weight_init(activation: ActivationChoice) -> str | None:
+    return None if activation.is_custom else activations.get(activation.name).weight_init
+
+
+def _siren_linear(lin: nn.Linear, first: bool, w0: float, gen: torch.Generator) -> None:
+    """SIREN's weights (Sitzmann et al. 2020), then PyTorch's default bias, from ``gen`` in that order."""
+    n = lin.in_features
+    bound = 1.0 / n if first else math.sqrt(6.0 / n) / w0
+    with torch.no_grad():
+        nn.init.uniform_(lin.weight, -bound, bound, generator=gen)
+        nn.init.uniform_(lin.bias, -1 / math.sqrt(n), 1 / math.sqrt(n), generator=gen)
 
 
 @torch.inference_mode()

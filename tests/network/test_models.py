@@ -130,13 +130,20 @@ def test_default_init_equals_plain_torch_linear_layers_and_leaves_global_rng_alo
                          + [models.InitSpec("normal", std=0.3), models.InitSpec("uniform", low=-2, high=0.5),
                             models.InitSpec("kaiming_normal", bias=0.1)])
 def test_same_seed_gives_bit_identical_weights_for_every_activation(init):
-    choices = [choose(n) for n in activations.names()]
+    # Every element-wise activation shares weights; gated units share theirs (twice as many per hidden
+    # layer); SIREN's sine brings its own init under "default" (tested below).
+    siren = init.name == "default"
+    choices = [choose(n) for n in activations.names(activations.ELEMENTWISE) if not (siren and n == "sine")]
     choices += [choose("prelu", learnable=["init"]), choose("swish", {"beta": 2.0}, ["beta"]),
-                custom("x * tanh(a * x)", {"a": 0.5})]
+                custom("x * tanh(a * x)", {"a": 0.5}), choose("rational", learnable=["a0", "b2"])]
+    for group in (choices, [choose(n) for n in activations.names(activations.GATED)]):
+        reference = _weights(models.build_mlp(*SIZES, group[0], init, seed=7))
+        for c in group[1:]:
+            other = _weights(models.build_mlp(*SIZES, c, init, seed=7))
+            assert len(other) == len(reference)
+            assert all(torch.equal(a, b) for a, b in zip(reference, other, strict=True)), c.label
+    choices = [choose("relu")]
     reference = _weights(models.build_mlp(*SIZES, choices[0], init, seed=7))
-    for c in choices[1:]:
-        other = _weights(models.build_mlp(*SIZES, c, init, seed=7))
-        assert all(torch.equal(a, b) for a, b in zip(reference, other)), c.label
     if init.name not in ("zeros", "constant"):
         different = _weights(models.build_mlp(*SIZES, choices[0], init, seed=8))
         assert not torch.equal(reference[0], different[0])
@@ -202,6 +209,50 @@ def test_forward_matches_a_plain_torch_network_and_forward_detailed():
     assert [p.shape[1] for p in pre] == [16, 12] and len(post) == 2
     assert torch.allclose(pre[0], plain[0](x)) and torch.allclose(post[0], F.elu(pre[0], 0.5))
     assert model.layer_names() == ["L1 7→16", "L2 16→12", "L3 12→3"]
+
+
+def test_a_gated_activation_makes_every_hidden_layer_a_gated_projection():
+    model = models.build_mlp(7, (16, 12), 3, choose("swiglu", {"beta": 1.5}), seed=0)
+    assert [(lin.in_features, lin.out_features) for lin in model.linears] == [(7, 32), (16, 24), (12, 3)]
+    assert model.gated and model.layer_names() == ["L1 7→2×16 gated", "L2 16→2×12 gated", "L3 12→3"]
+    x = torch.randn(9, 7)
+    h = x
+    for lin in model.linears[:-1]:  # by hand: a = first half of the projection, b = second half
+        z = lin(h)
+        a, b = z[:, : z.shape[1] // 2], z[:, z.shape[1] // 2:]
+        h = a * torch.sigmoid(1.5 * a) * b
+    assert torch.allclose(model(x), model.linears[-1](h), atol=1e-6)
+    logits, pre, post = model.forward_detailed(x)
+    assert [p.shape[1] for p in pre] == [16, 12] and [p.shape[1] for p in post] == [16, 12]
+    assert torch.allclose(pre[0], model.linears[0](x)[:, :16])  # the gate's input a
+    assert torch.allclose(model.acts[0].elementwise(pre[0]), F.silu(1.5 * pre[0]) / 1.5, atol=1e-6)
+    glu = models.build_mlp(7, (16,), 3, choose("glu"), seed=0)
+    z = glu.linears[0](x)
+    assert torch.allclose(glu.acts[0](z), F.glu(torch.cat([z[:, 16:], z[:, :16]], 1), dim=1), atol=1e-6)
+
+
+def test_sine_starts_from_sirens_initialisation_under_the_default_init():
+    model = models.build_mlp(50, (40, 30), 3, choose("sine", {"w0": 30.0}), seed=0)
+    first, second, out = (lin.weight.detach() for lin in model.linears)
+    assert first.abs().max() <= 1 / 50 and first.abs().max() > 0.9 / 50
+    bound = math.sqrt(6 / 40) / 30
+    assert second.abs().max() <= bound and second.abs().max() > 0.9 * bound
+    assert out.abs().max() > bound  # the output layer keeps PyTorch's default
+    again = models.build_mlp(50, (40, 30), 3, choose("sine", {"w0": 30.0}), seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(model), _weights(again)))
+    xavier = models.build_mlp(50, (40, 30), 3, choose("sine", {"w0": 30.0}), models.InitSpec("xavier_uniform"), 0)
+    relu = models.build_mlp(50, (40, 30), 3, choose("relu"), models.InitSpec("xavier_uniform"), 0)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(xavier), _weights(relu)))  # an explicit init wins
+
+
+def test_rrelu_is_random_in_training_and_its_mean_slope_in_eval():
+    model = models.build_mlp(4, (64,), 2, choose("rrelu"), seed=0)
+    z = -torch.ones(3, 64)
+    model.train()
+    slopes = model.acts[0](z).neg()
+    assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3 and slopes.std() > 0.01
+    model.eval()
+    assert torch.allclose(model.acts[0](z), torch.full_like(z, -(1 / 8 + 1 / 3) / 2))
 
 
 def test_network_without_hidden_layers_is_a_linear_model():
