@@ -19,6 +19,7 @@ from actviz import activations
 from actviz.activations import choice
 from actviz.activations.curves import compute_curve
 from actviz.activations.properties import properties
+from actviz.activations.surfaces import compute_surface
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import checkpoint, diagnostics, models
@@ -90,6 +91,18 @@ def cmd_curve(args: argparse.Namespace) -> int:
         print(f"{curve.label}: {len(curve.x)} points on [{curve.x[0]:g}, {curve.x[-1]:g}]")
         for key, value in props.items():
             print(f"  {key:18s} {value}")
+    return 0
+
+
+def cmd_surface(args: argparse.Namespace) -> int:
+    chosen = choice.choose(args.name, parse_assignments(args.param))
+    surface = compute_surface(chosen, args.amin, args.amax, args.bmin, args.bmax, args.points)
+    if args.json:
+        _emit(surface.to_json())
+    else:
+        print(f"{chosen.label}: z = f(a, b) on {len(surface.a)} x {len(surface.b)} points, "
+              f"a in [{surface.a[0]:g}, {surface.a[-1]:g}], b in [{surface.b[0]:g}, {surface.b[-1]:g}]; "
+              f"z from {surface.z.min():.4g} to {surface.z.max():.4g}")
     return 0
 
 
@@ -378,6 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", default="1001", help="number of x points (default 1001)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_curve)
+
+    p = sub.add_parser("surface", help="a gated unit f(a, b) = act(a)·b on a grid, with df/da and df/db")
+    p.add_argument("name", help="glu, reglu, geglu or swiglu")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="parameter value (repeatable)")
+    p.add_argument("--points", default="41", help="grid points per axis (default 41)")
+    p.add_argument("--amin", default="-3", help="a-range, left end (default -3)")
+    p.add_argument("--amax", default="3", help="a-range, right end (default 3)")
+    p.add_argument("--bmin", default="-3", help="b-range, left end (default -3)")
+    p.add_argument("--bmax", default="3", help="b-range, right end (default 3)")
+    p.add_argument("--json", action="store_true", help='{"a", "b", "z", "dz_da", "dz_db"}, z[i][j] at a[i], b[j]')
+    p.set_defaults(func=cmd_surface)
 
     p = sub.add_parser("bench", help="speed benchmark, reported as ratios measured side by side")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -28,6 +28,9 @@ MAX_SEED = 2**31 - 1                 # every random seed: weights, batch order, 
 X_LIMIT = 1000.0                     # |x| of a plotted range
 MIN_CURVE_POINTS = 11
 MAX_CURVE_POINTS = 20001
+MIN_SURFACE_POINTS = 5               # per axis of a gated unit's (a, b) grid (`surface`, the gallery)
+MAX_SURFACE_POINTS = 401
+MORPH_STEPS_MAX = 61                 # parameter values a gallery morph carries to the browser
 # Custom formulas (the allow-listed expression parser).
 MAX_EXPR_LENGTH = 300
 MAX_EXPR_NODES = 160

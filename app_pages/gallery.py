@@ -69,7 +69,16 @@ for who, message in view.errors.items():
     where = "Your formula" if who == "custom" else activations.get(who).label
     st.error(f"{where}: {message}")
 
-st.plotly_chart(view.figure, key="gallery_chart", config={"displaylogo": False})
+if view.curves:
+    st.plotly_chart(view.figure, key="gallery_chart", config={"displaylogo": False})
+if view.gated:
+    st.subheader("Gated units: two inputs")
+    st.caption("f(a, b) = act(a)·b takes two inputs: in a network each hidden layer computes both a and b "
+               "(two projections), and a opens or shuts the gate on b. Left: the surface; middle: its "
+               "contours with the gradient (∂f/∂a, ∂f/∂b) as arrows; right: the slice b = 1, which is the "
+               "element-wise act(a) and its derivative.")
+    for g in view.gated:
+        st.plotly_chart(g.figure, key=f"gated_{g.choice.name}", config={"displaylogo": False})
 
 st.subheader("Properties")
 st.dataframe(view.table, hide_index=True)

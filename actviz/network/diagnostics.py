@@ -312,14 +312,28 @@ def compare_at_init(dataset: Any, hidden: Sequence[int], choices: Sequence[Activ
     eps = check_eps(eps)
     n_out = models.output_size(int(dataset.n_classes))
     xb, yb = seeded_batch(dataset.x_train, dataset.y_train, batch_size, seed)
-    reports, deads = [], []
+    reports, deads, names = [], [], []
     model = None
     for c in choices:
         model = models.build_mlp(int(dataset.n_features), hidden, n_out, c, init, seed)
         reports.append(gradient_report(model, xb, yb, eps))
+        names.append(model.layer_names())
         if dead:
             deads.append(dead_neurons(model, dataset.x_train))
     assert model is not None
     return Comparison(getattr(dataset, "description", ""), (model.n_in, *model.hidden, model.n_out), init, seed,
-                      int(xb.shape[0]), reports, deads if dead else None, model.layer_names(), hidden_names(model),
+                      int(xb.shape[0]), reports, deads if dead else None, _shared_names(names), hidden_names(model),
                       int(dataset.x_train.shape[0]))
+
+
+def _shared_names(per_model: list[list[str]]) -> list[str]:
+    """One name per layer for every model compared: where gated and element-wise nets differ, say both
+    ('L1 64→16 (2×16 gated)')."""
+    out = []
+    for names in zip(*per_model):
+        plain = next((n for n in names if not n.endswith(" gated")), names[0])
+        if plain != names[0] or any(n != plain for n in names):
+            gated = next(n for n in names if n.endswith(" gated"))
+            plain += f" ({gated.split('→', 1)[1]})"
+        out.append(plain)
+    return out

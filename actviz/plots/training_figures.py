@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from actviz import activations
 from actviz.plots.curve_figures import colour
 from actviz.training.config import RunProgress
 
@@ -126,6 +127,12 @@ def boundary_figure(runs: Sequence[RunProgress], xs: Sequence[float], ys: Sequen
     return fig
 
 
+def _gated(key: str) -> bool:
+    """Whether a run's activation (by its canonical key, 'swiglu(beta=1.0)') is a gated unit."""
+    name = key.split("(", 1)[0]
+    return name in activations.REGISTRY and activations.get(name).gated
+
+
 def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
     """The results table (as the UvA Deep Learning tutorial 3 reports it): one row per activation,
     sorted by test accuracy (best first)."""
@@ -135,7 +142,7 @@ def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
         last_acc = r.history[-1].test_acc if r.history else None
         learned = s.get("learned") or {}
         rows.append({
-            "activation": r.label,
+            "activation": r.label + (" — gated layers: act(a)·b" if _gated(r.key) else ""),
             "status": r.status,
             "test accuracy": s.get("test_acc", last_acc),
             "best epoch": s.get("best_epoch"),

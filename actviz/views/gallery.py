@@ -11,11 +11,11 @@ import plotly.graph_objects as go
 
 from actviz import activations, limits
 from actviz.activations import choice as choice_mod
-from actviz.activations import costs, curves
+from actviz.activations import costs, curves, surfaces
 from actviz.activations.choice import ActivationChoice
 from actviz.activations.properties import properties
 from actviz.errors import InputError
-from actviz.plots import curve_figures
+from actviz.plots import curve_figures, surface_figures
 from actviz.views.urlstate import (
     DEFAULT_CUSTOM,
     DEFAULT_CUSTOM_PARAMS,
@@ -123,12 +123,23 @@ def encode_gallery(state: GalleryState) -> dict[str, str]:
 
 
 @dataclass
+class GatedView:
+    """A gated unit as the gallery draws it: surface, gradient field and the slice b = 1."""
+
+    choice: ActivationChoice
+    surface: surfaces.Surface
+    slice: curves.Curve
+    figure: go.Figure
+
+
+@dataclass
 class GalleryView:
     choices: list[ActivationChoice]
-    curves: list[curves.Curve]
+    curves: list[curves.Curve]          # element-wise curves (the main chart)
     figure: go.Figure
     table: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)  # activation (or "custom") -> message
+    gated: list[GatedView] = field(default_factory=list)
 
 
 def choices_for(state: GalleryState) -> tuple[list[ActivationChoice], dict[str, str]]:
@@ -152,17 +163,29 @@ def build_view(state: GalleryState, measure_cost: bool = True, points: int = cur
                ) -> GalleryView:
     chosen, errors = choices_for(state)
     computed: list[curves.Curve] = []
+    gated: list[GatedView] = []
     kept: list[ActivationChoice] = []
     for c in chosen:
         try:
-            computed.append(curves.compute_curve(c, state.xmin, state.xmax, points))
+            curve = curves.compute_curve(c, state.xmin, state.xmax, points)
+            if c.is_gated:
+                gated.append(gated_view(c, state.xmin, state.xmax))
+            else:
+                computed.append(curve)
             kept.append(c)
         except InputError as exc:
             errors["custom" if c.is_custom else c.name] = str(exc)
     fig = curve_figures.activation_figure(computed, state.show_d2, state.layout,
                                     state.saturation_eps if state.shade else 0.0)
     table = properties_table(kept, costs=cached_costs(kept) if measure_cost else None)
-    return GalleryView(kept, computed, fig, table, errors)
+    return GalleryView(kept, computed, fig, table, errors, gated)
+
+
+def gated_view(choice: ActivationChoice, amin: float, amax: float) -> GatedView:
+    """The surface over a in [amin, amax] and b in [-3, 3] (41 × 41), and the slice b = 1 on 401 points."""
+    surface = surfaces.compute_surface(choice, amin, amax, *surfaces.DEFAULT_RANGE, surfaces.DEFAULT_POINTS)
+    slice_curve = curves.compute_curve(choice, amin, amax, 401)
+    return GatedView(choice, surface, slice_curve, surface_figures.gated_figure(surface, slice_curve))
 
 
 _COST_CACHE: dict[tuple[str, str | None], float] = {}
@@ -206,7 +229,7 @@ def properties_table(chosen: list[ActivationChoice],
             continue
         zc = "n/a" if p.zero_centred is None else ("yes" if p.zero_centred else "no")
         rows.append({
-            "activation": c.label,
+            "activation": c.label + (" (slice b = 1)" if c.is_gated else ""),
             "output range": p.output_range,
             "monotonic": p.monotonic,
             "zero-centred": f"{zc} (E[f(z)] = {_num(p.mean_normal, 3)})",

@@ -255,7 +255,7 @@ def summary_table(comparison: diagnostics.Comparison) -> pd.DataFrame:
         dead = comparison.dead[i] if comparison.dead is not None else None
         hidden = r.hidden
         rows.append({
-            "activation": r.label,
+            "activation": r.label + (" — gated layers: act(a)·b" if r.activation.is_gated else ""),
             "loss": r.loss,
             "‖∇W‖ input layer": r.layers[0].grad_norm,
             "‖∇W‖ output layer": r.layers[-1].grad_norm,

@@ -195,7 +195,9 @@ def layer_names(cfg: TrainConfig) -> list[str]:
     """Names of the Linear layers from input to output, e.g. ['L1 64→16', 'L2 16→16', 'L3 16→1']."""
     ds = datasets.load(cfg.dataset)
     sizes = [ds.n_features, *cfg.hidden, models.output_size(ds.n_classes)]
-    return [f"L{i + 1} {a}→{b}" for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
+    gated = " (2×{} gated)" if any(a.is_gated for a in cfg.activations) else ""  # gated units: 2 projections
+    return [f"L{i + 1} {a}→{b}" + (gated.format(b) if gated and i < len(cfg.hidden) else "")
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))]
 
 
 def boundary_data(cfg: TrainConfig) -> tuple[list[float], list[float], np.ndarray, np.ndarray] | None:

@@ -346,3 +346,21 @@ def test_bench_sections_report_ratios():
     sec = bench_diagnostics.bench_diagnostics(quick=True)
     assert sec["unit"] == "ratio" and sec["target"] == 1.5 and math.isfinite(sec["value"]) and sec["value"] > 1
     assert set(sec["per_activation"]) == {"relu", "sigmoid", "swish"}
+
+
+def test_gated_units_compared_with_element_wise_ones_say_so_in_the_layer_names(digits):
+    choices = [choose("relu"), choose("swiglu"), choose("reglu")]
+    comp = diagnostics.compare_at_init(digits, (32, 16), choices, seed=5, batch_size=100)
+    assert comp.layer_names == ["L1 64→32 (2×32 gated)", "L2 32→16 (2×16 gated)", "L3 16→10"]
+    swiglu = comp.reports[1]
+    assert [layer.shape for layer in swiglu.layers] == [(64, 64), (32, 32), (10, 16)]  # both projections
+    assert [h.units for h in swiglu.hidden] == [32, 16]
+    gated_only = diagnostics.compare_at_init(digits, (32,), choices[1:], seed=5, batch_size=100)
+    assert gated_only.layer_names == ["L1 64→2×32 gated", "L2 32→10"]
+    # Saturation is judged on the gate act(a) alone: |SiLU'(a)| < eps over the layer's gate inputs a.
+    model = models.build_mlp(64, (32, 16), 10, choose("swiglu"), seed=5)
+    xb, _ = diagnostics.seeded_batch(digits.x_train, digits.y_train, 100, 5)
+    _, pre, _ = model.forward_detailed(xb)
+    a = pre[0].detach().requires_grad_(True)
+    (d,) = torch.autograd.grad(F.silu(a).sum(), a)
+    assert swiglu.hidden[0].saturated_fraction == pytest.approx(float((d.abs() < comp.reports[1].eps).float().mean()))
