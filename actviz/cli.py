@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from actviz import activations
+from actviz import activations, budget
 from actviz.activations import choice
 from actviz.activations.curves import compute_curve
 from actviz.activations.properties import properties
@@ -24,6 +24,7 @@ from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import checkpoint, diagnostics, models
 from actviz.training import config as training_config
+from actviz.training import estimates
 from actviz.training.config import EpochRecord, RunStatus
 from actviz.training.engine import train
 
@@ -224,7 +225,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train_and_report(args: argparse.Namespace, cfg: training_config.TrainConfig, spec: datasets.DatasetSpec,
                       extra: dict[str, Any]) -> int:
+    import torch
+
     acts = cfg.activations
+    estimates.check_training(cfg, threads=torch.get_num_threads())
     sink = _CliSink([a.key for a in acts], cfg.epochs, quiet=args.json)
     runs = train(cfg, sink)
     out: dict[str, Any] = {**extra, "config": cfg.to_json(), "runs": {}}
@@ -264,8 +268,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _network_setup(args: argparse.Namespace):
-    """(dataset, hidden, activation choice, init) from the shared gradients/neurons options."""
+def _network_setup(args: argparse.Namespace, neurons: bool = False):
+    """(dataset, hidden, activation choice, init) from the shared gradients/neurons options, after
+    checking the computation against the budget (before the data are loaded)."""
     params = parse_assignments(args.param)
     if args.expr is not None:
         if args.activation:
@@ -280,6 +285,12 @@ def _network_setup(args: argparse.Namespace):
     hidden = models.parse_hidden(args.hidden)
     init = models.InitSpec(name=args.init, std=args.init_std, low=args.init_a, high=args.init_b,
                            value=args.init_value, bias=args.bias_init)
+    import torch
+
+    shape, threads = datasets.shape(spec), torch.get_num_threads()
+    budget.check(budget.neurons(shape, hidden, threads) if neurons else
+                 budget.diagnostics(shape, hidden, [chosen], diagnostics.check_batch_size(args.batch_size),
+                                    count_dead=False, threads=threads))
     return datasets.load(spec), hidden, chosen, init
 
 
@@ -304,7 +315,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
 
 
 def cmd_neurons(args: argparse.Namespace) -> int:
-    ds, hidden, chosen, init = _network_setup(args)
+    ds, hidden, chosen, init = _network_setup(args, neurons=True)
     if not hidden:
         raise InputError("a network without hidden layers has no neurons to count; give --hidden")
     model = models.build_mlp(ds.n_features, hidden, models.output_size(ds.n_classes), chosen, init, args.seed)
@@ -370,6 +381,13 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch (default 42)")
     p.add_argument("--eps", type=float, default=0.05, help="saturated where |f'(z)| < EPS (default 0.05)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_no_budget(p)
+
+
+def _add_no_budget(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-budget", action="store_true",
+                   help="lift the memory and time budgets (ACTVIZ_MAX_JOB_MEMORY_MB, ACTVIZ_MAX_JOB_MINUTES) "
+                        "for this run, on your own machine")
 
 
 # --- wiring --------------------------------------------------------------------------------------
@@ -449,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch order (default 42)")
     p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
     p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
+    _add_no_budget(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("gradients", help="weight-gradient statistics per layer of a net at initialisation")
@@ -467,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="the CSV file the checkpoint was trained on (CSV checkpoints only)")
     p.add_argument("--label", metavar="COLUMN", help="label column of --csv")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_no_budget(p)
     p.set_defaults(func=cmd_evaluate)
 
     return parser
@@ -475,8 +495,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "no_budget", False):
+        budget.lift()
     try:
         return int(args.func(args) or 0)
+    except budget.BudgetError as exc:
+        sys.stderr.write(f"actviz: error: {_one_line(str(exc))} (on your own machine, --no-budget lifts the "
+                         "budget)\n")
+        return EXIT_BAD_INPUT
     except InputError as exc:
         sys.stderr.write(f"actviz: error: {_one_line(str(exc))}\n")
         return EXIT_BAD_INPUT

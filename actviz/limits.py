@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 LOG = logging.getLogger("actviz.limits")
 
@@ -74,6 +74,49 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+# Memory kept for the web process (sessions, pages, job records) when job budgets are derived.
+WEB_RESERVE_MB = 1024
+MIN_JOB_MEMORY_MB = 256
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max" (no limit) is not a number
+
+
+def available_memory_mb() -> int:
+    """The memory this process may use: the container's cgroup limit if there is one, else the machine's."""
+    machine = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    machine = int(line.split()[1]) // 1024
+                    break
+    except OSError:
+        pass
+    if machine is None:
+        try:
+            machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        except (ValueError, OSError, AttributeError):
+            machine = 4096
+    cgroup = [v // 2**20 for v in (_read_int("/sys/fs/cgroup/memory.max"),                 # cgroup v2
+                                   _read_int("/sys/fs/cgroup/memory/memory.limit_in_bytes"))  # cgroup v1
+              if v is not None and v // 2**20 < machine]
+    return min([machine, *cgroup])
+
+
+def _default_job_memory_mb(running: int | None = None) -> int:
+    """What is left after the web process's share, divided among the jobs that may run at once plus one
+    (a job waiting its turn keeps its memory): one student's job never gets near what the server needs."""
+    running = max(1, _cpu_count() // 2) if running is None else max(1, int(running))
+    return max(MIN_JOB_MEMORY_MB, (available_memory_mb() - WEB_RESERVE_MB) // (running + 1))
+
+
 @dataclass(frozen=True)
 class Limits:
     max_running_jobs: int = max(1, _cpu_count() // 2)
@@ -88,16 +131,23 @@ class Limits:
     max_upload_mb: float = 50.0
     max_upload_rows: int = 200_000
     max_curve_points: int = MAX_CURVE_POINTS
+    # Budgets of heavy computations (training jobs, gradient-flow and neuron runs, checkpoint and CSV loads):
+    # the estimated peak memory and the estimated computing time, checked before any work starts.
+    max_job_memory_mb: int = field(default_factory=_default_job_memory_mb)
+    max_job_minutes: float = 60.0
+    # Jobs take turns on the workers: a running job yields its place after this long if another waits.
+    time_slice_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Limits:
         env = dict(os.environ if env is None else env)
         values = {}
+        defaults = cls()
         for f in fields(cls):
             raw = env.get("ACTVIZ_" + f.name.upper())
             if raw is None or not raw.strip():
                 continue
-            default = getattr(cls(), f.name)
+            default = getattr(defaults, f.name)
             value = _positive(raw, isinstance(default, int))
             if value is None:
                 # A typo in the operator's environment must not take the app down: say so, keep the default.
@@ -105,6 +155,8 @@ class Limits:
                             "whole number" if isinstance(default, int) else "number", default)
                 continue
             values[f.name] = value
+        if "max_running_jobs" in values and "max_job_memory_mb" not in values:
+            values["max_job_memory_mb"] = _default_job_memory_mb(int(values["max_running_jobs"]))
         return cls(**values)
 
 

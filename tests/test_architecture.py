@@ -1,7 +1,7 @@
 """The layout rules of the core package, checked on the source (see the README's project layout).
 
 - No import cycle in ``actviz/`` (function-level imports count).
-- Layers: base (errors, limits, validate, cache) -> activations -> data -> network -> training ->
+- Layers: base (errors, limits, budget, validate, cache) -> activations -> data -> network -> training ->
   plots -> views -> cli.  A module imports only from its own layer or those below it.
 - The core never imports Streamlit; URL-state modules never import the presets (lessons).
 - Caches go through ``actviz.cache`` only; no core module over 500 lines, no page over 150.
@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "actviz"
 LAYERS = ("base", "activations", "data", "network", "training", "plots", "views", "cli")
-BASE = {"actviz.errors", "actviz.limits", "actviz.validate", "actviz.cache"}
+BASE = {"actviz.errors", "actviz.limits", "actviz.validate", "actviz.cache", "actviz.budget"}
 
 
 def module_name(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actviz import budget
 from actviz.cache import memo
 from actviz.data import idx, synthetic, tables
 from actviz.data.download import MD5, MIRRORS, download
@@ -33,7 +34,7 @@ from actviz.errors import InputError
 __all__ = ["DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DIGIT_CLASSES", "FASHION_CLASSES", "IDX_DATASETS", "IDX_FILES", "MD5",
            "MIRRORS", "NAMES", "NOISE_RANGE", "NORMALISATION", "N_SAMPLES_RANGE", "SYNTHETIC", "TITLES", "CsvTable",
            "Dataset", "DatasetSpec", "available", "clear_cache", "download", "load", "load_csv", "make_synthetic",
-           "read_idx", "register_csv", "status", "stratified_split"]
+           "read_idx", "register_csv", "shape", "status", "stratified_split"]
 
 CACHE_SIZE = 8          # Datasets kept by load()
 
@@ -57,6 +58,17 @@ def _build(key: str, version: tuple[Any, ...], spec: DatasetSpec) -> Dataset:
     if spec.name in IDX_DATASETS:
         return idx.build_idx(spec)
     return tables.build_csv(spec)
+
+
+def shape(spec: DatasetSpec) -> budget.DataShape:
+    """The sizes of ``spec``'s dataset, known without loading it (for budgets before work)."""
+    if not isinstance(spec, DatasetSpec):
+        raise TypeError(f"shape() expects a DatasetSpec, got {type(spec).__name__}")
+    csv_shape = tables.registered_shape(spec) if spec.name == "csv" else None
+    if spec.name == "csv" and csv_shape is None:
+        raise InputError("the uploaded CSV file is no longer in memory (only the last few uploads are kept); "
+                         "upload it again")
+    return budget.data_shape(spec, csv_shape)
 
 
 def clear_cache() -> None:

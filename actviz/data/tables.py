@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actviz import limits
+from actviz import budget, limits
 from actviz.cache import memo
 from actviz.data.spec import Dataset, DatasetSpec, from_arrays
 from actviz.errors import InputError
@@ -147,6 +147,14 @@ def _check_header(text: str, sep: str) -> None:
         seen[name] = i
 
 
+def _check_budget(content: bytes, text: str, max_rows: int) -> None:
+    """Refuse a table whose parse would exceed the memory budget, counted before pandas reads it."""
+    sep = _sniff_delimiter(text)
+    columns = text[:text.find("\n") if "\n" in text else len(text)].count(sep) + 1
+    rows = min(text.count("\n") + 1, max_rows + 1)
+    budget.check(budget.csv_load(len(content), rows, min(columns, MAX_CSV_COLUMNS + 1)))
+
+
 def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = None) -> CsvTable:
     """Parse and validate a CSV table: numeric feature columns plus a label column.
 
@@ -173,6 +181,7 @@ def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = 
         raise InputError("the file looks like JSON, HTML or XML, not CSV; export the table as comma-separated "
                          "text with a header row")
     max_rows = _max_csv_rows()
+    _check_budget(content, text, max_rows)
     df = _read_frame(text, max_rows)
     columns = [str(c).strip() for c in df.columns]
     df.columns = columns
@@ -297,11 +306,13 @@ def register_csv(content: bytes, label_column: str | None = None, seed: int = 0)
 
 
 @memo(maxsize=CSV_REGISTRY_SIZE, key=lambda digest, label, content=None: (digest, label))
-def _parsed(digest: str, label: str | None, content: bytes | None = None) -> CsvTable:
+def _parsed(digest: str, label: str | None, content: bytes | CsvTable | None = None) -> CsvTable:
     """The registry of uploaded tables by (SHA-256, label column).  Called without the bytes it only
     looks up, and raises LookupError for a table that is not (or no longer) registered."""
     if content is None:
         raise LookupError(digest)
+    if isinstance(content, CsvTable):  # parsed elsewhere (the server, for a worker process)
+        return content
     return load_csv(content, label)
 
 
@@ -310,6 +321,22 @@ def _registered(digest: str | None, label: str | None) -> CsvTable | None:
         return _parsed(digest, label)
     except LookupError:
         return None
+
+
+def registered_shape(spec: DatasetSpec) -> tuple[int, int, int] | None:
+    """(rows, features, classes) of the uploaded table ``spec`` names, if it is still registered."""
+    table = _registered(spec.csv_key, spec.label_column)
+    return None if table is None else (int(table.x.shape[0]), int(table.x.shape[1]), len(table.class_names))
+
+
+def registered_table(spec: DatasetSpec) -> CsvTable | None:
+    """The parsed table ``spec`` names (to hand to a worker process), if it is still registered."""
+    return _registered(spec.csv_key, spec.label_column)
+
+
+def register_table(spec: DatasetSpec, table: CsvTable) -> None:
+    """Register an already parsed table under ``spec``'s key (a worker process receiving it from the server)."""
+    _parsed(spec.csv_key, spec.label_column, table)
 
 
 def build_csv(spec: DatasetSpec) -> Dataset:

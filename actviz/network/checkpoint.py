@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from actviz import limits
+from actviz import budget, limits
 from actviz.activations import choice as choice_mod
 from actviz.data import datasets
 from actviz.errors import InputError
@@ -189,6 +189,8 @@ def load(data: bytes) -> LoadedCheckpoint:
         if config.get("version") != VERSION:
             raise InputError(f"unsupported checkpoint version {config.get('version')!r} (expected {VERSION})")
         n_in, hidden, n_out, activation = validate_model_config(config.get("model"))
+        # Budget before work: the network the config describes must fit before anything is read or built.
+        budget.check(budget.checkpoint(n_in, hidden, n_out, len(data)))
         raw = _member(z, "model.pt", MAX_MEMBER_BYTES)
     try:
         state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
@@ -197,6 +199,7 @@ def load(data: bytes) -> LoadedCheckpoint:
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise InputError("model.pt must hold a dict of parameter name to tensor")
+    _check_shapes(state, n_in, hidden, n_out, activation)  # the tensors match the config before a model is built
     model = models.build_mlp(n_in, hidden, n_out, activation, models.InitSpec(), seed=0)
     expected = model.state_dict()
     if set(state) != set(expected):
@@ -210,6 +213,26 @@ def load(data: bytes) -> LoadedCheckpoint:
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.eval()
     return LoadedCheckpoint(model, config)
+
+
+def _check_shapes(state: dict[str, torch.Tensor], n_in: int, hidden: tuple[int, ...], n_out: int,
+                  activation: choice_mod.ActivationChoice) -> None:
+    """InputError unless ``state`` holds exactly the tensors of the network config.json describes."""
+    sizes = (n_in, *hidden, n_out)
+    expected: dict[str, tuple[int, ...]] = {}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"linears.{i}.weight"] = (b, a)
+        expected[f"linears.{i}.bias"] = (b,)
+    for i in range(len(hidden)):
+        for name in activation.learnable:
+            expected[f"acts.{i}.{name}"] = ()
+    if set(state) != set(expected):
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        raise InputError(f"model.pt does not match config.json (missing {missing[:3]}, unexpected "
+                         f"{[k[:40] for k in extra[:3]]})")
+    for k, shape in expected.items():
+        if tuple(state[k].shape) != shape:
+            raise InputError(f"model.pt: {k} has shape {tuple(state[k].shape)}, expected {shape}")
 
 
 def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str, float]:
