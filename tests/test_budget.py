@@ -21,17 +21,25 @@ from actviz.training.config import TrainConfig
 from tests.conftest import ROOT
 
 MEASURE = r"""
-import json, resource, sys
+import json, sys, threading, time
 import torch
 from actviz.activations.choice import choose
 from actviz.data import datasets
 from actviz.training.config import TrainConfig
 from actviz.training.engine import train
 
-def rss():
+def anon():  # anonymous memory only: shared-library pages come and go with the machine's page cache
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith("RssAnon:"):
             return int(line.split()[1]) * 1024
+
+peak = [0]
+done = threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], anon())
+        time.sleep(0.002)
 
 class Sink:
     def run_started(self, *a): pass
@@ -43,9 +51,13 @@ c = json.loads(sys.argv[1])
 torch.set_num_threads(1)
 cfg = TrainConfig(datasets.DatasetSpec(**c["dataset"]), tuple(choose(a) for a in c["acts"]), hidden=tuple(c["hidden"]),
                   batch_size=c["batch"], epochs=c["epochs"], optimizer=c["optimizer"])
-before = rss()
+before = anon()
+sampler = threading.Thread(target=sample)
+sampler.start()
 train(cfg, Sink())
-print(json.dumps({"used": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before}))
+done.set()
+sampler.join()
+print(json.dumps({"used": peak[0] - before}))
 """
 
 
