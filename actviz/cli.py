@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from actviz import activations, budget
+from actviz import activations, budget, validate
 from actviz.activations import choice
 from actviz.activations.curves import compute_curve
 from actviz.activations.properties import properties
@@ -248,24 +247,13 @@ def _train_and_report(args: argparse.Namespace, cfg: training_config.TrainConfig
             training = {k: v for k, v in cfg.to_json().items() if k not in ("dataset", "activations")}
             (folder / f"{stem}_{i}.zip").write_bytes(checkpoint.save(run.model, spec, training, result))
     if args.json:
-        _emit(_json_safe(out))
+        _emit(validate.json_safe(out))
     else:
         for name, run in out["runs"].items():
             acc = run["test_acc"]
             print(f"{name:24s} {run['status']:9s} test accuracy {acc:.2%} (best epoch {run['best_epoch']})"
                   if acc is not None else f"{name:24s} {run['status']}")
     return 0
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf (a diverged run's loss) become null so the output is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _network_setup(args: argparse.Namespace, neurons: bool = False):
@@ -301,7 +289,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     out = {"dataset": ds.description, "sizes": list(comp.sizes), "init": init.as_dict(), "seed": args.seed,
            **report.to_json()}
     if args.json:
-        _emit(_json_safe(out))
+        _emit(validate.json_safe(out))
     else:
         print(f"{report.label} on {ds.description}; batch {report.batch_size}, loss {report.loss:.4f}")
         print(f"  {'layer':16s} {'‖∇W‖₂':>10s} {'mean |g|':>10s} {'std':>10s} {'exactly 0':>10s}")
@@ -323,7 +311,7 @@ def cmd_neurons(args: argparse.Namespace) -> int:
     out = {"activation": chosen.as_dict(), "label": chosen.label, "dataset": ds.description, "hidden": list(hidden),
            "init": init.as_dict(), "seed": args.seed, "eps": args.eps, **dead.to_json()}
     if args.json:
-        _emit(_json_safe(out))
+        _emit(validate.json_safe(out))
     else:
         print(f"{chosen.label} at init, {dead.n_samples:,} training samples: {dead.total} dead units "
               f"({dead.total_fraction:.1%})")
@@ -352,7 +340,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     scores = checkpoint.evaluate(loaded, args.data_dir)
     out = {**scores, "config": loaded.config}
     if args.json:
-        _emit(_json_safe(out))
+        _emit(validate.json_safe(out))
     else:
         print(f"{loaded.label} on {loaded.dataset_spec().key()}: test accuracy {scores['test_acc']:.2%}, "
               f"test loss {scores['test_loss']:.4f}")
@@ -381,13 +369,6 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch (default 42)")
     p.add_argument("--eps", type=float, default=0.05, help="saturated where |f'(z)| < EPS (default 0.05)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_no_budget(p)
-
-
-def _add_no_budget(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-budget", action="store_true",
-                   help="lift the memory and time budgets (ACTVIZ_MAX_JOB_MEMORY_MB, ACTVIZ_MAX_JOB_MINUTES) "
-                        "for this run, on your own machine")
 
 
 # --- wiring --------------------------------------------------------------------------------------
@@ -467,7 +448,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch order (default 42)")
     p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
     p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
-    _add_no_budget(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("gradients", help="weight-gradient statistics per layer of a net at initialisation")
@@ -486,9 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="FILE", help="the CSV file the checkpoint was trained on (CSV checkpoints only)")
     p.add_argument("--label", metavar="COLUMN", help="label column of --csv")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    _add_no_budget(p)
     p.set_defaults(func=cmd_evaluate)
 
+    for name in ("train", "gradients", "neurons", "evaluate"):  # the heavy commands: budgets as on the server
+        sub.choices[name].add_argument("--no-budget", action="store_true", help="lift the memory and time budgets "
+                                       "(ACTVIZ_MAX_JOB_MEMORY_MB, ACTVIZ_MAX_JOB_MINUTES), on your own machine")
     return parser
 
 
@@ -499,12 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         budget.lift()
     try:
         return int(args.func(args) or 0)
-    except budget.BudgetError as exc:
-        sys.stderr.write(f"actviz: error: {_one_line(str(exc))} (on your own machine, --no-budget lifts the "
-                         "budget)\n")
-        return EXIT_BAD_INPUT
     except InputError as exc:
-        sys.stderr.write(f"actviz: error: {_one_line(str(exc))}\n")
+        lift = " (on your own machine, --no-budget lifts the budget)" if isinstance(exc, budget.BudgetError) else ""
+        sys.stderr.write(f"actviz: error: {_one_line(str(exc))}{lift}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

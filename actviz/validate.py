@@ -100,3 +100,14 @@ def flag(raw: Any, what: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise InputError(f"{what} should be 0 or 1, got {str(raw)[:20]!r}")
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf (a diverged run's loss) become null, recursively, so the output is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
