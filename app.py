@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import locks
 from ui.pages import PAGES
 from ui.session import remember_browser
 
@@ -14,4 +15,9 @@ current = st.navigation([
     for p in PAGES
 ])
 remember_browser()
-current.run()
+lesson = locks.apply(current.url_path)  # a teacher's lock=/hide= (any page)
+try:
+    current.run()
+finally:
+    locks.capture(lesson)
+locks.lesson_panel(current.url_path, lesson)

@@ -1,4 +1,4 @@
-"""'Inside the model' for a finished job, and loading a checkpoint back."""
+"""Below the live panel: a finished job's results, downloads and 'inside the model'; loading a checkpoint."""
 
 from __future__ import annotations
 
@@ -6,9 +6,41 @@ import streamlit as st
 
 from actviz.errors import InputError
 from actviz.network import checkpoint
-from actviz.plots import network_figures
-from actviz.training.jobs import JobManager, JobSnapshot
+from actviz.plots import network_figures, training_figures
+from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import training_lab
+
+RESULT_COLUMNS = {
+    "test accuracy": st.column_config.NumberColumn(
+        format="percent", help="Test accuracy of the weights each run keeps: with early stopping those of its best "
+                               "validation epoch (as the UvA Deep Learning tutorial 3 reloads its best checkpoint)."),
+    "best val accuracy": st.column_config.NumberColumn("best validation accuracy", format="percent"),
+    "dead neurons": st.column_config.NumberColumn(format="percent"),
+    "s / epoch": st.column_config.NumberColumn(format="%.3f"),
+}
+
+
+def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
+    if job.status not in FINISHED or not any(r.history for r in job.runs):
+        return
+    st.subheader("Results")
+    st.dataframe(training_figures.results_table(job.runs), hide_index=True, column_config=RESULT_COLUMNS)
+    st.caption("One row per run, best first. Dead neurons: hidden units whose output is exactly 0 for every "
+               "training sample.")
+    c1, c2 = st.columns(2)
+    c1.download_button("Download all metrics (CSV)", training_lab.metrics_csv(job),
+                       file_name=f"actviz_metrics_{job.id[:6]}.csv", mime="text/csv", key="t_dl_csv",
+                       on_click="ignore")
+    with c2:
+        runs = [i for i, r in enumerate(job.runs) if r.history]
+        pick = st.selectbox("Trained model", runs, format_func=lambda i: job.runs[i].label, key="t_ckpt_run")
+        model = manager.model(job.id, token, pick)
+        if model is not None:
+            st.download_button("Download checkpoint (.zip: state dict + JSON config)",
+                               training_lab.checkpoint_bytes(job, pick, model),
+                               file_name=training_lab.file_stem(job, pick) + ".zip", mime="application/zip",
+                               key="t_dl_ckpt", on_click="ignore")
+    inside_the_model(manager, token, job)
 
 
 def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
@@ -41,15 +73,11 @@ def load_checkpoint_panel() -> None:
     except InputError as exc:
         st.error(f"{upload.name}: {exc}")
         return
-    cfg = loaded.config
     model = loaded.model
     st.success(f"Loaded a {model.n_in}-{'-'.join(str(h) for h in model.hidden)}-{model.n_out} network with "
                f"{loaded.label}.")
-    result = cfg.get("result") or {}
-    dataset = (cfg.get("dataset") or {}).get("spec", "unknown data")
-    if isinstance(result.get("test_acc"), (int, float)):
-        st.caption(f"Trained on {dataset}; test accuracy when saved: {result['test_acc']:.2%}.")
+    st.table(training_lab.checkpoint_table(loaded).set_index(""))
     try:
-        st.metric("Test accuracy now", f"{checkpoint.evaluate(loaded)['test_acc']:.2%}")
+        st.metric("Test accuracy now (evaluated here)", f"{checkpoint.evaluate(loaded)['test_acc']:.2%}")
     except InputError as exc:
         st.caption(f"Could not evaluate it here: {exc}")

@@ -9,7 +9,8 @@ from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.views.lessons import training_presets
 from actviz.views.training_lab import TRAINING_LAB, TrainingForm, form_from_config
-from ui.urlsync import put_widgets
+from actviz.views.urlstate import same_except
+from ui.urlsync import put_widgets, state_from_link, sync_query_params
 from ui.widgets import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders, put_bias
 
 key = TRAINING_LAB.widget_key
@@ -32,13 +33,20 @@ def _put(form: TrainingForm, overwrite: bool) -> None:
 def _apply_preset() -> None:
     preset = training_presets().get(st.session_state.get("t_preset_choice"))
     if preset is not None:
-        _put(form_from_config(preset.config), overwrite=True)
-        st.session_state.t_preset_note = (preset.title, preset.explanation, preset.fallback_note)
+        form = form_from_config(preset.config)
+        form.preset = preset.key
+        _put(form, overwrite=True)
+        st.session_state.t_state = form
 
 
 def render_setup() -> TrainingForm:
-    """Draw the sidebar and return what it says (not yet validated)."""
-    _put(TrainingForm(), overwrite=False)
+    """Draw the sidebar and return what it says (not yet validated).  The page address is the setup:
+    decoded on the session's first visit, written back after every change (never the jobs)."""
+    first_visit = "t_state" not in st.session_state
+    linked: TrainingForm = state_from_link(TRAINING_LAB, "t_state")
+    _put(linked, overwrite=False)
+    if first_visit and linked.preset in training_presets():
+        st.session_state.t_preset_choice = linked.preset
     with st.sidebar:
         st.header("Preset")
         options = training_presets()
@@ -55,7 +63,7 @@ def render_setup() -> TrainingForm:
             st.number_input("Data seed", 0, limits.MAX_SEED, key=key("data_seed"))
         elif name in ("mnist", "fashion_mnist"):
             idx_dataset_panel(name, key="t_download_data")
-        csv_key, label = _csv_upload() if name == "csv" else (None, None)
+        csv_key, label, csv_error = _csv_upload() if name == "csv" else (None, None, None)
         st.number_input("Use at most this many training samples (0 = all)", 0, 1_000_000, step=1000,
                         key=key("max_train"), help="Quick runs on big datasets.")
 
@@ -87,8 +95,25 @@ def render_setup() -> TrainingForm:
 
     form = TRAINING_LAB.from_widgets(st.session_state, TrainingForm())
     form.selected, form.params, form.learnable, form.bias = list(chosen), params, learnable, bias
-    form.csv_key, form.label_column = csv_key, label
+    form.csv_key, form.label_column, form.csv_error = csv_key, label, csv_error
+    form.preset = _still_preset(linked.preset, form)
+    st.session_state.t_state = form
+    sync_query_params(TRAINING_LAB.encode(form))
     return form
+
+
+def _still_preset(key: str | None, form: TrainingForm) -> str | None:
+    """The preset marker stays in the link only while the setup is still that preset's."""
+    preset = training_presets().get(key) if key else None
+    if preset is None:
+        return None
+    return key if same_except(TRAINING_LAB, form, form_from_config(preset.config), "preset") else None
+
+
+def preset_note(form: TrainingForm) -> tuple[str, str, str] | None:
+    """(title, explanation, fallback note) of the preset the setup still is, if any."""
+    preset = training_presets().get(form.preset) if form.preset else None
+    return (preset.title, preset.explanation, preset.fallback_note) if preset else None
 
 
 def describe_form(form: TrainingForm) -> str:
@@ -114,6 +139,8 @@ def _activation_params(chosen: list[str]) -> tuple[dict[str, dict[str, float]], 
     learnable: dict[str, list[str]] = {}
     for name in chosen:
         values, learned = param_sliders(name, "t_p", learnable_prefix="t_l")
+        defaults = activations.get(name).defaults()
+        values = {k: v for k, v in values.items() if v != defaults.get(k)}  # the link keeps what differs
         if values:
             params[name] = values
         if learned:
@@ -121,11 +148,13 @@ def _activation_params(chosen: list[str]) -> tuple[dict[str, dict[str, float]], 
     return params, learnable
 
 
-def _csv_upload() -> tuple[str | None, str | None]:
+def _csv_upload() -> tuple[str | None, str | None, str | None]:
+    """(csv key, label column, why the uploaded file cannot be used): the error stays on screen for as long
+    as the file does, and Start repeats it instead of asking for a file."""
     upload = st.file_uploader("CSV file: numeric feature columns and a label column", type=["csv"],
                               key="t_csv_file")
     if upload is None:
-        return None, None
+        return None, None, None
     label = st.text_input("Label column (empty: 'label', 'target', 'class', 'y' or the last column)",
                           key="t_label_column") or None
     try:
@@ -133,6 +162,6 @@ def _csv_upload() -> tuple[str | None, str | None]:
         ds = datasets.load(spec)  # splitting and standardising can refuse the table too
     except InputError as exc:
         st.error(f"{upload.name}: {exc}")
-        return None, None
+        return None, None, f"{upload.name} could not be used: {exc}"
     st.caption(f"{ds.description}")
-    return spec.csv_key, spec.label_column
+    return spec.csv_key, spec.label_column, None

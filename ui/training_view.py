@@ -1,97 +1,131 @@
-"""Main area of the training lab: the session's jobs, live progress and charts, results."""
+"""Main area of the training lab: the job picker and the live panel (race strip, controls, charts and the
+network view), laid out for a projector: at 1280×720 the live charts are on screen after Start."""
 
 from __future__ import annotations
 
+import html
+import time
+
 import streamlit as st
 
-from actviz.errors import InputError
 from actviz.plots import training_figures
+from actviz.plots.curve_figures import colour
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
-from actviz.views import training_lab
+from actviz.views import lab_jobs, network_view, training_lab
+from ui.training_controls import control_row, replay_state
+from ui.training_netview import network_panel
 
-STATUS_TEXT = {JobStatus.QUEUED: "waiting in the queue", JobStatus.RUNNING: "training", JobStatus.DONE: "finished",
-               JobStatus.CANCELLED: "stopped", JobStatus.FAILED: "failed"}
-# Chart groups of a job, as the page's switch names them.
-VIEWS = {"Loss and accuracy": "curves", "Gradient norms": "grad_norms", "Decision boundary": "boundary"}
+CONFIG = {"displaylogo": False}
+# Chart groups beside the network view (2-D data) or across the page.
+VIEWS = {"Loss & accuracy": "curves", "Test loss": "test_loss", "Gradients": "grad_norms",
+         "Boundaries": "boundary"}
+POLL_S = 0.5  # live refresh: two a second (the network view's target)
 
 
 def job_picker(manager: JobManager, token: str) -> JobSnapshot | None:
-    """The session's jobs as a selector; returns the selected one (newest by default)."""
+    """The session's jobs, newest last; the one just started is selected (the page sets ``t_job_pick``)."""
     mine = manager.jobs_for(token)
     if not mine:
         st.info("No training jobs yet. Choose a preset or your own settings in the sidebar and press "
                 "**Start training**.")
         return None
+    labels = lab_jobs.job_labels(mine)
     ids = [j.id for j in mine]
-    wanted = st.session_state.get("t_selected_job")
-    if wanted not in ids:
-        wanted = ids[-1]
-    # Status stays out of the label: it changes while the job runs, the label must not.
-    labels = {j.id: f"#{n + 1}: {', '.join(r.label for r in j.runs)[:70]} on {j.config.dataset.name}"
-              for n, j in enumerate(mine)}
-    choice = st.selectbox("Your jobs", ids, index=ids.index(wanted), format_func=labels.get, key="t_job_pick")
-    st.session_state.t_selected_job = choice
-    return next(j for j in mine if j.id == choice)
+    if st.session_state.get("t_job_pick") not in ids:
+        st.session_state.t_job_pick = ids[-1]
+    chosen = st.session_state.t_job_pick
+    st.selectbox("Your jobs", ids, key="t_job_pick", format_func=lambda i: labels[i][0],
+                 label_visibility="collapsed", help=labels[chosen][1])
+    return next(j for j in mine if j.id == st.session_state.t_job_pick)
+
+
+def poll_interval(job: JobSnapshot) -> float | None:
+    """How often the live panel refreshes: twice a second while training or replaying, never once finished."""
+    if replay_state(job.id) is not None:
+        return POLL_S
+    if job.status in FINISHED:
+        return None
+    return 2.0 if job.status == JobStatus.QUEUED else POLL_S
 
 
 def live_panel(manager: JobManager, token: str, job_id: str) -> None:
-    """Status, progress bars and charts of one job; polled while it runs."""
+    """Status, controls, race strip and charts of one job (a fragment polled while it runs)."""
     job = manager.snapshot(job_id, token)
     if job is None:
         st.warning("This job is no longer available (finished jobs are kept for a limited time).")
         return
-    _status_line(manager, token, job)
-    metric_tabs(job)
-    if job.status in FINISHED and st.session_state.get("t_seen_finished") != job.id:
+    shown, replaying = _replayed(job)
+    control_row(manager, token, job, shown, replaying)
+    race_strip(shown)
+    two_d = network_view.unsupported(job.config) is None and job.status != JobStatus.QUEUED
+    if two_d:
+        left, right = st.columns([1.12, 1], gap="small")
+        with left:
+            network_panel(manager, token, job, shown)
+        with right:
+            charts(shown, stacked=True)
+    else:
+        charts(shown, stacked=False)
+    if job.status in FINISHED and not replaying and st.session_state.get("t_seen_finished") != job.id:
         # One full rerun when a job finishes: stops the polling and draws the results section.
         st.session_state.t_seen_finished = job.id
         st.rerun(scope="app")
 
 
-def _status_line(manager: JobManager, token: str, job: JobSnapshot) -> None:
-    cols = st.columns([4, 1])
-    if job.status == JobStatus.QUEUED:
-        cols[0].info(f"Waiting in the queue: position {job.queue_position}. It starts as soon as a worker is free.")
-    elif job.status == JobStatus.FAILED:
-        cols[0].error(f"The job failed: {job.error}")
-    elif job.status == JobStatus.RUNNING:
-        others = job.watchers - 1
-        shared = f" (shared with {others} other session(s) running the same setup)" if others else ""
-        cols[0].markdown(f"**Training**{shared}")
-    else:
-        cols[0].markdown(f"**{STATUS_TEXT[job.status].capitalize()}.**")
-    if job.status not in FINISHED and cols[1].button("Stop", key=f"t_stop_{job.id}", type="secondary",
-                                                    width="stretch"):
-        try:
-            st.toast(manager.cancel(job.id, token))
-        except InputError as exc:
-            st.error(str(exc))
+def _replayed(job: JobSnapshot) -> tuple[JobSnapshot, bool]:
+    replay = replay_state(job.id)
+    if replay is None:
+        return job, False
+    started, duration = replay
+    frame = lab_jobs.replay_frame(job, time.time() - started, duration)
+    if frame >= lab_jobs.replay_epochs(job):
+        st.session_state.pop("t_replay", None)
+        return job, False
+    return lab_jobs.replayed(job, frame), True
+
+
+def race_strip(job: JobSnapshot) -> None:
+    """One compact chip per run: its colour, name, epoch, accuracy, how it ended, and a bar that ends where
+    the run ended (five full-width progress bars used to fill a projector's screen)."""
+    chips = []
+    for i, r in enumerate(job.runs):
+        frac = lab_jobs.bar_fraction(r, job.config.epochs)
+        acc, what = lab_jobs.accuracy(r)
+        text = html.escape(lab_jobs.run_line(r, job.config.epochs))
+        tip = html.escape(f"{r.label}: {what} {acc:.2%}" if acc is not None else r.label)
+        chips.append(f'<div class="av-chip" title="{tip}" data-run="{i}" data-progress="{frac:.4f}" '
+                     f'data-status="{html.escape(lab_jobs.run_status(r))}">'
+                     f'<span class="av-sw" style="background:{colour(i)}"></span>{text}'
+                     f'<div class="av-bar"><div style="width:{100 * frac:.1f}%;background:{colour(i)}"></div>'
+                     f'</div></div>')
+    st.html('<div class="av-strip">' + "".join(chips) + "</div>")
     for r in job.runs:
-        text = f"{r.label}: {r.status}"
-        if r.history:
-            last = r.history[-1]
-            text += f" — epoch {last.epoch}, test accuracy {last.test_acc:.1%}"
-        st.progress(min(max(r.progress, 0.0), 1.0), text=text)
-        if r.status == "diverged":
-            st.warning(f"{r.label} diverged: {r.message}")
+        if lab_jobs.run_status(r) in ("diverged", "failed") and r.message:
+            st.warning(f"{r.label}: {r.message}")
 
 
-def metric_tabs(job: JobSnapshot) -> None:
-    # One view at a time (not st.tabs): only the charts on screen are built and sent on every poll.
-    labels = list(VIEWS)
+def charts(job: JobSnapshot, stacked: bool) -> None:
+    labels = list(VIEWS) if stacked else [v for v in VIEWS if v != "Test loss"]
     view = st.segmented_control("Show", labels, key="t_view", default=labels[0],
                                 label_visibility="collapsed") or labels[0]
-    chart = VIEWS[view]
-    figs = training_lab.live_figures(job, chart)
-    config = {"displaylogo": False}
-    if chart == "curves":
-        for col, fig, (metric, _, _) in zip(st.columns(3), figs, training_figures.METRICS, strict=True):
-            col.plotly_chart(fig, key=f"t_chart_{metric}", config=config)
+    chart = VIEWS.get(view, "curves")
+    if chart == "test_loss" and not stacked:
+        chart = "curves"
+    if chart in ("curves", "test_loss"):
+        height = (200 if chart == "curves" else 400) if stacked else 300
+        figs = training_lab.live_figures(job, "curves", height)
+        by_metric = {m: f for (m, _, _), f in zip(training_figures.METRICS, figs, strict=True)}
+        wanted = list(by_metric) if not stacked else ["train_loss", "test_acc"] if chart == "curves" else ["test_loss"]
+        places = [st.container() for _ in wanted] if stacked else st.columns(len(wanted))
+        for place, metric in zip(places, wanted):
+            place.plotly_chart(by_metric[metric], key=f"t_chart_{metric}", config=CONFIG)
     elif chart == "grad_norms":
-        st.plotly_chart(figs[0], key="t_chart_grad", config=config)
+        st.plotly_chart(training_lab.live_figures(job, "grad_norms")[0], key="t_chart_grad", config=CONFIG)
         st.caption("Mean L2 norm of each Linear layer's weight gradient during each epoch. Rows that "
                    "fade towards the input are vanishing gradients.")
-    elif figs:
-        st.plotly_chart(figs[0], key="t_chart_boundary", config=config)
     else:
-        st.caption("Decision boundaries are drawn for the 2-D datasets (moons, circles, xor, spiral, gaussian).")
+        figs = training_lab.live_figures(job, "boundary")
+        if figs:
+            st.plotly_chart(figs[0], key="t_chart_boundary", config=CONFIG)
+        else:
+            st.caption("Decision boundaries are drawn for the 2-D datasets (moons, circles, xor, spiral, gaussian).")

@@ -9,12 +9,17 @@ import streamlit as st
 
 from actviz.views.urlstate import PageState
 
+# Keys the address keeps whatever the page's state says: a teacher's lesson locks (ui/locks.py) and,
+# until the session token moves out of the address, the training lab's ``s``.
+KEPT = ("lock", "hide", "keep", "s")
+
 
 def sync_query_params(encoded: Mapping[str, str]) -> None:
-    """Make the address bar hold exactly ``encoded`` (only writes when something changed)."""
+    """Make the address bar hold exactly ``encoded`` plus the kept keys (only writes when something changed)."""
     current = {k: (v[-1] if isinstance(v, list) else v) for k, v in st.query_params.to_dict().items()}
-    if current != dict(encoded):
-        st.query_params.from_dict(dict(encoded))
+    wanted = {**dict(encoded), **{k: current[k] for k in KEPT if k in current}}
+    if current != wanted:
+        st.query_params.from_dict(wanted)
 
 
 def show_warnings(warnings: Iterable[str], prefix: str = "Some settings in the link were not valid") -> None:

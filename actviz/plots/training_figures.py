@@ -24,11 +24,12 @@ def _clean(values: Sequence[float]) -> np.ndarray:
 
 
 def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title: str,
-                  max_epochs: int | None = None) -> go.Figure:
+                  max_epochs: int | None = None, height: int = 330, legend: bool = True) -> go.Figure:
     """One metric vs epoch, one line per activation (the comparison charts of the PyTorch activation tutorial).
 
     The train-loss chart also draws the running loss reported within epochs, so the first points
-    show up well before the first epoch ends.
+    show up well before the first epoch ends.  Without ``legend`` the page's race strip (coloured chips,
+    one per run) is the key; a legend, when drawn, sits below the x-axis title, never over it.
     """
     fig = go.Figure()
     for i, r in enumerate(runs):
@@ -50,10 +51,11 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
                                      legendgroup=r.key, line={"color": colour(i), "width": 2.4},
                                      marker={"size": 6}, meta={"run": i, "series": metric},
                                      hovertemplate="epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"))
-    fig.update_layout(title={"text": title, "font": {"size": 15}}, height=330,
-                      margin={"l": 50, "r": 10, "t": 45, "b": 40}, hovermode="x unified",
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0})
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_layout(title={"text": title, "font": {"size": 14}, "y": 0.98, "yanchor": "top"}, height=height,
+                      margin={"l": 54, "r": 10, "t": 30, "b": 90 if legend else 36}, hovermode="x unified",
+                      showlegend=legend,
+                      legend={"orientation": "h", "yanchor": "top", "yref": "container", "y": 0.16, "x": 0})
+    fig.update_xaxes(title_text="epoch", rangemode="tozero", title_standoff=4)
     if max_epochs:
         fig.update_xaxes(range=[0, max_epochs])
     fig.update_yaxes(title_text=y_title)
@@ -143,15 +145,16 @@ def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
         learned = s.get("learned") or {}
         rows.append({
             "activation": r.label + (" — gated layers: act(a)·b" if _gated(r.key) else ""),
-            "status": r.status,
+            "status": str(getattr(r.status, "value", r.status)).replace("_", " "),
             "test accuracy": s.get("test_acc", last_acc),
             "best epoch": s.get("best_epoch"),
             "best val accuracy": s.get("best_val_acc"),
             "epochs run": len(r.history),
             "s / epoch": s.get("seconds_per_epoch"),
             "dead neurons": s.get("dead_fraction"),
-            "learned": ", ".join(f"{k} = " + "/".join(f"{v:.3g}" for v in vals) for k, vals in learned.items()),
-            "note": r.message,
+            "learned": ", ".join(f"{k} = " + "/".join(f"{v:.3g}" for v in vals) for k, vals in learned.items())
+            or "—",
+            "note": r.message or "—",
         })
     df = pd.DataFrame(rows)
     if not df.empty:

@@ -30,6 +30,7 @@ from actviz.views.urlstate import (
     Choice,
     Field,
     Flag,
+    Identifier,
     NetworkSetup,
     Number,
     PageState,
@@ -53,6 +54,7 @@ class TrainingForm(NetworkSetup):
     hidden: str = "16,16"
     csv_key: str | None = None
     label_column: str | None = None
+    csv_error: str | None = None  # why the uploaded CSV cannot be used (kept so Start can say it)
     max_train: int = 0  # 0 = all
     selected: list[str] = field(default_factory=lambda: list(DEFAULT_RACE))
     params: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -67,6 +69,7 @@ class TrainingForm(NetworkSetup):
     early_stopping: bool = False
     patience: int = 7
     seed: int = 42
+    preset: str | None = None  # the lesson this setup came from (a marker: the link holds every setting)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,34 @@ class NameSelection:
             out["act"] = ",".join(state.selected)
 
 
+@dataclass(frozen=True)
+class LearnedParams:
+    """``learn=prelu.init,swish.beta``: activation parameters learned during training."""
+
+    def decode(self, qp: QueryParams, state: TrainingForm, warnings: list[str]) -> None:
+        raw = first(qp.get("learn"))
+        state.learnable = {}
+        for token in (raw or "").split(",")[:limits.MAX_COMPARED * 4]:
+            name, dot, pname = token.strip().partition(".")
+            if not token.strip():
+                continue
+            try:
+                act = activations.get(name)
+                spec = act.param(pname) if dot else None
+            except InputError:
+                spec = None
+            if spec is None or not spec.learnable:
+                warnings.append(f"{token.strip()[:40]!r} in the link is not a learnable parameter; ignored")
+                continue
+            if pname not in state.learnable.setdefault(act.name, []):
+                state.learnable[act.name].append(pname)
+
+    def encode(self, state: TrainingForm, out: dict[str, str]) -> None:
+        tokens = [f"{name}.{p}" for name in state.selected for p in state.learnable.get(name, [])]
+        if tokens:
+            out["learn"] = ",".join(tokens)
+
+
 def _when(flag_attr: str, value: Any, attr: str):
     return lambda s, d: getattr(s, flag_attr) == value and getattr(s, attr) != getattr(d, attr)
 
@@ -116,8 +147,9 @@ TRAINING_LAB = PageState(
         Field("early_stopping", "es", Flag()),
         Field("patience", "patience", Whole(1, limits.MAX_EPOCHS), write=_when("early_stopping", True, "patience")),
         Field("seed", "seed", Whole(0, limits.MAX_SEED)),
+        Field("preset", "preset", Identifier(), widget=False),
     ),
-    parts=(NameSelection(), ActivationParams()),
+    parts=(NameSelection(), ActivationParams(), LearnedParams()),
     checks=(check_uniform_bounds,),
 )
 
@@ -139,6 +171,8 @@ def dataset_from_form(form: TrainingForm) -> datasets.DatasetSpec:
         kwargs.update(n_samples=form.n_samples, noise=form.noise, seed=form.data_seed)
     if form.dataset == "csv":
         if not form.csv_key:
+            if form.csv_error:
+                raise InputError(f"{form.csv_error} Fix the file and upload it again.")
             raise InputError("upload a CSV file first (numeric feature columns plus a label column)")
         kwargs.update(csv_key=form.csv_key, label_column=form.label_column)
     if form.max_train:
@@ -187,6 +221,58 @@ def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> Trai
     form.early_stopping = cfg.patience is not None
     form.patience = cfg.patience or 7
     return form
+
+
+LINEAR_MODEL = ("No hidden layer: a linear model: the activation has no effect (every activation trains the very same "
+                "network). Add hidden layer sizes, e.g. 8,8, to compare activations.")
+
+
+def same_setup(form: TrainingForm, cfg: TrainConfig) -> bool:
+    """Whether the form would train exactly ``cfg`` (False when it is not valid)."""
+    try:
+        return config_from_form(form).key() == cfg.key()
+    except InputError:
+        return False
+
+
+def setup_notes(form: TrainingForm) -> list[str]:
+    """What the setup means before Start, when it is not what it seems (no hidden layer: no activation)."""
+    try:
+        hidden = models.parse_hidden(form.hidden)
+    except InputError:
+        return []  # Start says what is wrong
+    return [LINEAR_MODEL] if not hidden else []
+
+
+def checkpoint_table(loaded: checkpoint.LoadedCheckpoint) -> pd.DataFrame:
+    """What a checkpoint file holds, one readable row per item ("—" where the file does not say)."""
+    cfg, model, result, training = loaded.config, loaded.model, loaded.result, loaded.training
+    section = cfg.get("dataset") if isinstance(cfg.get("dataset"), dict) else {}
+    try:
+        spec = loaded.dataset_spec()
+        data = datasets.TITLES.get(spec.name, spec.name)
+        if spec.name in datasets.SYNTHETIC:
+            data += f" ({spec.n_samples} samples, noise {spec.noise:g}, data seed {spec.seed})"
+    except InputError:
+        data = str(section.get("name") or "—")
+    acc = result.get("test_acc")
+    best = result.get("best_epoch")
+    epochs = training.get("epochs")
+    sizes = [model.n_in, *model.hidden, model.n_out]
+    status = result.get("status")
+    rows = [
+        ("activations", ", ".join(dict.fromkeys(a.choice.label for a in model.acts)) or "none (a linear model)"),
+        ("dataset", data),
+        ("layers", "-".join(str(n) for n in sizes) + f" ({len(model.hidden)} hidden)"),
+        ("epochs", "—" if not isinstance(epochs, int) else f"{epochs}" + (f" (best epoch {best})"
+                                                                          if isinstance(best, int) and best else "")),
+        ("status", str(status) if status else "—"),
+        ("test accuracy when saved", f"{acc:.2%}" if isinstance(acc, (int, float)) else "—"),
+        ("optimizer", " ".join(str(x) for x in (training.get("optimizer"), f"lr {training['lr']:g}"
+                                               if isinstance(training.get("lr"), (int, float)) else "") if x) or "—"),
+        ("written", str(cfg.get("written") or "—").replace("T", " ").replace("Z", " UTC")),
+    ]
+    return pd.DataFrame(rows, columns=["", "in this file"])
 
 
 # --- what the page shows about a job -----------------------------------------------------------------
@@ -269,13 +355,15 @@ def inside(job: JobSnapshot, trained: Sequence[models.MLP], batch_size: int = 51
 CHARTS = ("curves", "grad_norms", "boundary")
 
 
-@memo(maxsize=64, key=lambda job, chart: (job.id, job.version, chart))
-def live_figures(job: JobSnapshot, chart: str) -> list[Any]:
+@memo(maxsize=64, key=lambda job, chart, height=330: (job.id, job.version, chart, height))
+def live_figures(job: JobSnapshot, chart: str, height: int = 330) -> list[Any]:
     """The figures of one chart group of a job (``curves``, ``grad_norms`` or ``boundary``), built once
     per job version and shared by every session watching it (thirty students polling the same job
-    every second cost one build per update)."""
+    every second cost one build per update).  Curves are drawn ``height`` px high without a legend: the
+    page's race strip is their key."""
     if chart == "curves":
-        return [training_figures.metric_figure(job.runs, metric, title, ytitle, job.config.epochs)
+        return [training_figures.metric_figure(job.runs, metric, title, ytitle, job.config.epochs, height=height,
+                                               legend=False)
                 for metric, title, ytitle in training_figures.METRICS]
     if chart == "grad_norms":
         return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config))]

@@ -7,6 +7,7 @@ rerunning the page until the job has finished, as the browser's timer would.
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 
@@ -32,12 +33,23 @@ def poll_until_finished(at, timeout: float = 120):
 
 def start(at, **values):
     for key, value in values.items():
-        widget = at.session_state
-        widget[key] = value
+        at.session_state[key] = value
     at.run()
     at.button(key="t_start").click().run()
     assert_clean(at)
     return at
+
+
+def strip(at) -> list[dict[str, str]]:
+    """The race strip's chips: run, progress (where its bar ends), status and text."""
+    body = next(h.proto.body for h in at.get("html") if "av-strip" in h.proto.body)
+    chips = re.findall(r'data-run="(\d+)" data-progress="([\d.]+)" data-status="(\w+)">(.*?)<div class="av-bar"',
+                       body)
+    return [{"run": r, "progress": float(p), "status": s, "text": re.sub(r"<[^>]+>", "", t)} for r, p, s, t in chips]
+
+
+def chart(at, title: str) -> dict:
+    return next(c for c in figures(at) if c["layout"]["title"]["text"] == title)
 
 
 @pytest.fixture
@@ -55,12 +67,42 @@ def test_start_poll_and_read_the_results_table(lab):
     assert (table["status"] == "done").all()
     assert table["test accuracy"].is_monotonic_decreasing
     assert (table["epochs run"] == 4).all()
-    charts = figures(at)
-    titles = [c["layout"]["title"]["text"] for c in charts]
-    assert {"Train loss", "Test loss", "Test accuracy"} <= set(titles)
-    acc = next(c for c in charts if c["layout"]["title"]["text"] == "Test accuracy")
+    assert "None" not in table.astype(str).values
+    # On 2-D data the charts sit beside the network view: train loss over test accuracy.
+    acc = chart(at, "Test accuracy")
     epochs = [t for t in acc["data"] if (t.get("meta") or {}).get("series") == "test_acc"]
     assert len(epochs) == 2 and all(t["x"] == [1, 2, 3, 4] for t in epochs)
+    assert acc["layout"]["showlegend"] is False  # the race strip is the key; no legend over an axis title
+    # One accuracy per run: the strip shows exactly the table's number, and the bar is full.
+    chips = strip(at)
+    for chip in chips:
+        row = table[table["activation"] == chip["text"].split(" · ")[0]].iloc[0]
+        assert f"{row['test accuracy']:.1%}" in chip["text"] and chip["progress"] == 1.0
+    at.segmented_control(key="t_view").set_value("Test loss").run()
+    assert chart(at, "Test loss")
+
+
+def test_the_network_view_and_a_picked_neuron_appear_for_a_2d_job(lab):
+    at = start(lab, t_data="moons", t_act=["relu", "tanh"], t_hidden="3,2", t_epochs=3, t_seed=5)
+    poll_until_finished(at)
+    assert at.get("image"), "the network view is drawn"
+    picker = next(s for s in at.selectbox if s.key and s.key.startswith("t_nv_neuron_"))
+    assert len(picker.options) == 1 + 3 + 2
+    picker.set_value((0, 1)).run()
+    assert_clean(at)
+    detail = next(c for c in figures(at) if "neuron 2" in c["layout"]["title"]["text"])
+    bars = next(t for t in detail["data"] if t["meta"]["series"] == "pre_hist")
+    assert sum(bars["y"]) == 700  # every training sample of moons (1000: 70 % train) counted once
+    runs = next(b for b in at.get("button_group") if b.key.startswith("t_nv_run_"))
+    assert runs is not None
+
+
+def test_digits_has_no_network_view_but_three_charts(lab):
+    at = start(lab, t_data="digits", t_act=["relu"], t_hidden="8", t_epochs=1, t_seed=3)
+    poll_until_finished(at)
+    assert not at.get("image")
+    titles = {c["layout"]["title"]["text"] for c in figures(at)}
+    assert {"Train loss", "Test loss", "Test accuracy"} <= titles
 
 
 def test_the_job_survives_a_reload(lab):
@@ -77,15 +119,39 @@ def test_the_job_survives_a_reload(lab):
         "GELU" not in o for s in stranger.selectbox if s.key == "t_job_pick" for o in s.options)
 
 
-def test_presets_fill_the_form(lab):
-    lab.selectbox(key="t_preset_choice").set_value("moons-sigmoid").run()
-    lab.button(key="t_load_preset").click().run()
-    assert_clean(lab)
-    ss = lab.session_state
-    assert ss["t_hidden"] == "5" and ss["t_opt"] == "sgd" and ss["t_lr"] == pytest.approx(0.2)
-    assert ss["t_batch"] == 0 and ss["t_epochs"] == 1000 and ss["t_init"] == "normal"
-    assert ss["t_act"] == ["sigmoid"]
-    assert any("NNDL course lab 5" in i.value for i in lab.info)
+def test_the_address_is_the_setup_and_a_shared_one_rebuilds_the_form(lab):
+    lab.session_state["t_hidden"] = "6,3"
+    lab.session_state["t_lr"] = 0.05
+    lab.session_state["t_act"] = ["tanh", "swish"]
+    lab.run()
+    link = {k: (v[-1] if isinstance(v, list) else v) for k, v in lab.query_params.items()}
+    assert link["hidden"] == "6,3" and link["lr"] == "0.05" and link["act"] == "tanh,swish"
+    shared = {k: v for k, v in link.items() if k != "s"}
+    friend = open_page(PAGE, shared)
+    assert_clean(friend)
+    ss = friend.session_state
+    assert ss["t_hidden"] == "6,3" and ss["t_lr"] == pytest.approx(0.05) and ss["t_act"] == ["tanh", "swish"]
+    assert not any(s.key == "t_job_pick" for s in friend.selectbox)  # the setup, never the jobs
+
+
+def test_a_bad_link_is_explained_and_the_page_still_works():
+    at = open_page(PAGE, {"lr": "-4", "act": "relu,nonsense", "epochs": "abc"})
+    assert_clean(at)
+    text = " ".join(w.value for w in at.warning)
+    assert "lr=-4" in text and "nonsense" in text and "epochs" in text
+    assert at.session_state["t_lr"] == pytest.approx(0.01)
+
+
+def test_the_picker_shows_the_job_just_started_with_readable_labels(lab):
+    at = start(lab, t_data="moons", t_act=["relu"], t_hidden="4", t_epochs=2, t_seed=31)
+    poll_until_finished(at)
+    at = start(at, t_act=["relu", "sigmoid", "tanh", "gelu", "swish", "mish", "elu"], t_epochs=2, t_seed=32)
+    picker = at.selectbox(key="t_job_pick")
+    assert len(picker.options) == 2 and picker.index == 1
+    label = picker.options[1]
+    assert re.match(r"#2 · \d\d:\d\d:\d\d · Moons · ReLU, Sigmoid", label) and label.endswith("…")
+    assert "ELU" in picker.proto.help  # the whole label, on hover
+    poll_until_finished(at)
 
 
 def test_bad_settings_are_explained_not_crashed(lab):
@@ -100,12 +166,13 @@ def test_bad_settings_are_explained_not_crashed(lab):
         lab.session_state["t_act"] = ["relu"]
 
 
-def test_malformed_csv_upload_gets_a_clear_message(lab):
-    lab.session_state["t_data"] = "csv"
+def test_no_hidden_layer_says_it_is_a_linear_model_before_start(lab):
+    lab.session_state["t_hidden"] = ""
     lab.run()
-    assert_clean(lab)
-    lab.button(key="t_start").click().run()
-    assert any("upload a CSV" in e.value for e in lab.error)
+    assert any("a linear model: the activation has no effect" in w.value for w in lab.warning)
+    lab.session_state["t_hidden"] = "4"
+    lab.run()
+    assert not any("linear model" in w.value for w in lab.warning)
 
 
 def test_checkpoint_download_loads_back(lab):
@@ -154,12 +221,21 @@ def _csv(rows: int = 60) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_malformed_csv_upload_is_explained_and_a_good_one_trains(lab):
+def test_a_failed_upload_keeps_its_error_and_a_good_one_trains(lab):
     lab.session_state["t_data"] = "csv"
     lab.run()
+    assert_clean(lab)
+    lab.button(key="t_start").click().run()
+    assert any("upload a CSV" in e.value for e in lab.error)
     lab.file_uploader(key="t_csv_file").set_value(("broken.csv", b"a,b,label\n1,x,cat\n2,3,dog\n", "text/csv")).run()
     assert_clean(lab)
     assert any("broken.csv" in e.value for e in lab.error), [e.value for e in lab.error]
+    lab.run()
+    assert any("broken.csv" in e.value for e in lab.error), "the error stays on screen"
+    lab.button(key="t_start").click().run()
+    errors = [e.value for e in lab.error]
+    assert any(e.startswith("Cannot start: broken.csv could not be used") for e in errors), errors
+    assert not any("upload a CSV file first" in e for e in errors)
     lab.file_uploader(key="t_csv_file").set_value(("animals.csv", _csv(), "text/csv")).run()
     assert_clean(lab)
     assert not any("animals.csv" in e.value for e in lab.error)
@@ -169,7 +245,7 @@ def test_a_malformed_csv_upload_is_explained_and_a_good_one_trains(lab):
     assert list(table["activation"]) == ["ReLU"] and table["test accuracy"][0] >= 0.9
 
 
-def test_a_checkpoint_loads_back_and_a_tampered_one_is_refused(lab):
+def test_a_checkpoint_loads_back_with_what_it_holds_and_a_tampered_one_is_refused(lab):
     from actviz.activations.choice import choose
     from actviz.data import datasets
     from actviz.training import engine as training
@@ -192,8 +268,33 @@ def test_a_checkpoint_loads_back_and_a_tampered_one_is_refused(lab):
     lab.file_uploader(key="t_ckpt_upload").set_value(("model.zip", data, "application/zip")).run()
     assert_clean(lab)
     assert any("Loaded a 2-6-1 network" in s.value for s in lab.success)
+    held = lab.table[0].value
+    assert held.loc["activations", "in this file"] == "Tanh" and held.loc["layers", "in this file"].startswith("2-6-1")
+    assert held.loc["dataset", "in this file"].startswith("Moons")
     expected = training.evaluate(model, datasets.load(cfg.dataset).x_test, datasets.load(cfg.dataset).y_test)[1]
     assert lab.metric[0].value == f"{expected:.2%}"
     lab.file_uploader(key="t_ckpt_upload").set_value(("evil.zip", b"PK\x03\x04 not a zip", "application/zip")).run()
     assert_clean(lab)
     assert any("evil.zip" in e.value for e in lab.error)
+
+
+def test_replay_plays_a_finished_race_from_its_history(lab):
+    at = start(lab, t_data="moons", t_act=["relu", "tanh"], t_hidden="4", t_epochs=10, t_seed=41)
+    poll_until_finished(at)
+    job_id = at.session_state["t_job_pick"]
+    at.selectbox(key="t_replay_pace").set_value(30).run()
+    at.button(key=f"t_replay_go_{job_id}").click().run()
+    assert_clean(at)
+    assert any(m.value.startswith("**Replaying**") for m in at.markdown)
+    # Half-way through a 30 s replay: five of the ten epochs, the bars half full, no result yet
+    at.session_state["t_replay"] = (job_id, time.time() - 15, 30.0)
+    at.run()
+    acc = chart(at, "Test accuracy")
+    xs = [t["x"] for t in acc["data"] if t["meta"]["series"] == "test_acc"]
+    assert xs == [[1, 2, 3, 4, 5]] * 2
+    assert [c["progress"] for c in strip(at)] == [0.5, 0.5]
+    assert any("epoch 5/10" in m.value for m in at.markdown)
+    at.session_state["t_replay"] = (job_id, time.time() - 31, 30.0)
+    at.run()
+    assert any(m.value.startswith("**Finished**") for m in at.markdown)
+    assert [c["progress"] for c in strip(at)] == [1.0, 1.0]

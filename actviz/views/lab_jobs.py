@@ -1,0 +1,149 @@
+"""What the training lab says about jobs and runs (UI-free): picker labels, how each run ended, where its
+progress bar ends, the one accuracy it reports, and replaying a finished race at the class's pace."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from actviz.cache import memo
+from actviz.data import datasets
+from actviz.training.config import RunProgress, RunStatus
+from actviz.training.jobs import JobSnapshot, JobStatus
+
+LABEL_CHARS = 64
+ELLIPSIS = "…"
+
+# How a run ended, in words (statuses the engine may not produce yet read as their own name).
+RUN_WORDS = {"pending": "waiting", "running": "training", "done": "done", "early_stopped": "stopped early",
+             "diverged": "diverged", "stopped": "stopped", "cancelled": "stopped", "failed": "failed"}
+JOB_WORDS = {JobStatus.QUEUED: "waiting in the queue", JobStatus.RUNNING: "training", JobStatus.DONE: "finished",
+             JobStatus.CANCELLED: "stopped", JobStatus.FAILED: "failed"}
+
+
+def cut(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary, with "…" when anything was cut."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,·;") + ELLIPSIS
+
+
+def wall_clock(job: JobSnapshot, now_wall: float | None = None, now_mono: float | None = None) -> float:
+    """When the job was created, as wall-clock seconds (the manager keeps a monotonic clock)."""
+    created_at = getattr(job, "created_at", None)
+    if isinstance(created_at, (int, float)):
+        return float(created_at)
+    now_wall = time.time() if now_wall is None else now_wall
+    now_mono = time.monotonic() if now_mono is None else now_mono
+    return now_wall - (now_mono - job.created)
+
+
+def job_label(number: int, job: JobSnapshot, created_wall: float) -> str:
+    """The whole label: ``#3 · 13:52 · Moons · ReLU, Sigmoid, Tanh``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(created_wall))
+    data = datasets.TITLES.get(job.config.dataset.name, job.config.dataset.name)
+    acts = ", ".join(r.label for r in job.runs)
+    return f"#{number} · {stamp} · {data} · {acts}"
+
+
+def job_labels(jobs: list[JobSnapshot]) -> dict[str, tuple[str, str]]:
+    """Per job id: (short label for the picker, the whole label for hovering)."""
+    out = {}
+    for n, job in enumerate(jobs, start=1):
+        whole = job_label(n, job, wall_clock(job))
+        out[job.id] = (cut(whole), whole)
+    return out
+
+
+def run_status(r: RunProgress) -> str:
+    return str(r.status.value if isinstance(r.status, RunStatus) else r.status)
+
+
+def bar_fraction(r: RunProgress, epochs: int) -> float:
+    """Where a run's progress bar ends: a finished run's bar ends at the epoch it stopped at."""
+    status = run_status(r)
+    if status in ("done",):
+        return 1.0
+    if status not in ("pending", "running") or r.progress >= 1.0:
+        return min(1.0, len(r.history) / max(epochs, 1))
+    return min(max(float(r.progress), 0.0), 1.0)
+
+
+def accuracy(r: RunProgress) -> tuple[float | None, str]:
+    """The one accuracy a run reports, and what it is: while training the last epoch's test accuracy;
+    once finished the summary's (for an early-stopped run, the weights it keeps: the best epoch's)."""
+    s = r.summary or {}
+    if run_status(r) not in ("pending", "running") and isinstance(s.get("test_acc"), (int, float)):
+        best = s.get("best_epoch")
+        if run_status(r) == "early_stopped" and best:
+            return float(s["test_acc"]), f"test accuracy at the best validation epoch, {best}"
+        return float(s["test_acc"]), "test accuracy"
+    if r.history and math.isfinite(r.history[-1].test_acc):
+        return r.history[-1].test_acc, f"test accuracy after epoch {r.history[-1].epoch}"
+    return None, ""
+
+
+def run_line(r: RunProgress, epochs: int) -> str:
+    """``ReLU · epoch 12/40 · 95.1 %`` (+ how it ended)."""
+    status = run_status(r)
+    parts = [r.label]
+    if r.history:
+        parts.append(f"epoch {r.history[-1].epoch}/{epochs}")
+    acc, _ = accuracy(r)
+    if acc is not None:
+        parts.append(f"{acc:.1%}")
+    if status not in ("running",):
+        parts.append(RUN_WORDS.get(status, status))
+    return " · ".join(parts)
+
+
+# --- replay ------------------------------------------------------------------------------------------
+
+def replay_epochs(job: JobSnapshot) -> int:
+    """How many epochs the replay walks through (the longest run's)."""
+    return max((len(r.history) for r in job.runs), default=0)
+
+
+def replay_frame(job: JobSnapshot, elapsed: float, duration: float) -> int:
+    """Epochs shown ``elapsed`` seconds into a replay lasting ``duration`` seconds (0 .. all)."""
+    total = replay_epochs(job)
+    if duration <= 0 or elapsed >= duration:
+        return total
+    return max(0, min(total, int(total * max(elapsed, 0.0) / duration)))
+
+
+def _replayed_run(r: RunProgress, shown: int, epochs: int) -> RunProgress:
+    history = r.history[:shown]
+    ended = shown >= len(r.history)
+    done = float(history[-1].epoch) if history else 0.0
+    return replace(r.copy(), history=history, live=[(e, v) for e, v in r.live if e <= done],
+                   grad_norms=r.grad_norms[:shown], boundary=r.boundary if ended else None,
+                   status=r.status if ended else RunStatus.RUNNING, message=r.message if ended else "",
+                   progress=len(history) / max(epochs, 1), summary=r.summary if ended else {})
+
+
+@memo(maxsize=64, key=lambda job, shown: (job.id, job.version, shown))
+def replayed(job: JobSnapshot, shown: int) -> JobSnapshot:
+    """The finished job as it stood after ``shown`` epochs (a new version number per frame, so the
+    page's figure caches tell frames apart)."""
+    total = replay_epochs(job)
+    runs = [_replayed_run(r, shown, job.config.epochs) for r in job.runs]
+    status = job.status if shown >= total else JobStatus.RUNNING
+    return replace(job, runs=runs, status=status, version=-(shown + 1))
+
+
+def describe_status(job: JobSnapshot, paused: bool = False) -> str:
+    if paused and job.status == JobStatus.RUNNING:
+        return "paused"
+    return JOB_WORDS.get(job.status, str(job.status))
+
+
+def snapshot_attr(job: Any, name: str, default: Any = None) -> Any:
+    """A field the server adds to job snapshots (``paused``, ``lr``), or ``default`` until it exists."""
+    return getattr(job, name, default)

@@ -1,0 +1,152 @@
+"""The training lab's job controls: Pause, Resume, Step (one epoch), Reset (same seed, start over), Stop, the
+learning rate while a job runs, and on a finished race Run again and Replay at the class's pace.
+
+Every verb goes through the job manager (``pause``, ``resume``, ``step``, ``set_lr``, ``cancel``,
+``submit(…, fresh=True)``); a verb the manager does not offer yet is shown disabled with a reason.
+Buttons change session state in callbacks (allowed before any widget is drawn) and ask for one full
+rerun when the job picker must move to a new job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from actviz import limits
+from actviz.errors import InputError
+from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
+from actviz.views import lab_jobs
+
+PACES = (10, 30, 60, 120)  # seconds a replay lasts
+
+
+def replay_state(job_id: str) -> tuple[float, float] | None:
+    """(wall-clock start, duration) of this job's replay, if one is playing."""
+    replay = st.session_state.get("t_replay")
+    if replay and replay[0] == job_id:
+        return replay[1], replay[2]
+    return None
+
+
+def _say(message: Any) -> None:
+    st.session_state.t_ctl_message = str(message)
+
+
+def _verb(manager: JobManager, verb: str, job_id: str, token: str, *args: Any) -> None:
+    try:
+        _say(getattr(manager, verb)(job_id, token, *args) or "")
+    except InputError as exc:
+        _say(f"⚠️ {exc}")
+
+
+def _select(job_id: str) -> None:
+    """Show ``job_id`` in the picker (set before the picker is drawn) after one full rerun."""
+    st.session_state.t_job_pick = job_id
+    st.session_state.t_full_rerun = True
+
+
+def submit_fresh(manager: JobManager, job: JobSnapshot, token: str) -> str | None:
+    """Train ``job``'s setup again as a new job (never attached to an old one)."""
+    try:
+        try:
+            new_id, _ = manager.submit(job.config, token, fresh=True)
+        except TypeError:  # a manager without fresh=: attaching rules apply
+            new_id, _ = manager.submit(job.config, token)
+    except InputError as exc:
+        _say(f"⚠️ {exc}")
+        return None
+    _select(new_id)
+    return new_id
+
+
+def _reset(manager: JobManager, job: JobSnapshot, token: str) -> None:
+    try:
+        manager.cancel(job.id, token)
+    except InputError:
+        pass
+    if submit_fresh(manager, job, token):
+        _say("Started over: same setup, same seed, same initial weights.")
+
+
+def _run_again(manager: JobManager, job: JobSnapshot, token: str) -> None:
+    if submit_fresh(manager, job, token):
+        _say("Running the race again as a new job; the finished one stays in the list.")
+
+
+def _replay(job_id: str) -> None:
+    st.session_state.t_replay = (job_id, time.time(), float(st.session_state.get("t_replay_pace", 30)))
+    st.session_state.t_full_rerun = True
+
+
+def _stop_replay() -> None:
+    st.session_state.pop("t_replay", None)
+
+
+def _set_lr(manager: JobManager, job_id: str, token: str, key: str) -> None:
+    _verb(manager, "set_lr", job_id, token, float(st.session_state[key]))
+
+
+def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSnapshot, replaying: bool) -> None:
+    """One row: what the job is doing, and the buttons that apply to it now."""
+    if st.session_state.pop("t_full_rerun", False):
+        st.rerun(scope="app")
+    paused = bool(lab_jobs.snapshot_attr(job, "paused", False))
+    finished = job.status in FINISHED
+    status, *cells = st.columns([2.3, 1, 1, 1, 1, 1.5], vertical_alignment="center", gap="small")
+    status.markdown(_status_text(job, shown, paused, replaying))
+    if replaying:
+        cells[0].button("Stop replay", key=f"t_replay_stop_{job.id}", on_click=_stop_replay, width="stretch")
+    elif finished:
+        cells[0].button("Run again", key=f"t_again_{job.id}", type="primary", width="stretch",
+                        on_click=_run_again, args=(manager, job, token),
+                        help="Train the same setup again as a new job (same seed, so the same race).")
+        cells[1].button("Replay", key=f"t_replay_go_{job.id}", width="stretch", on_click=_replay, args=(job.id,),
+                        disabled=not any(r.history for r in job.runs),
+                        help="Play this finished race again from its recorded epochs, at the pace on the right.")
+        cells[2].selectbox("Replay over", PACES, key="t_replay_pace", index=1, format_func=lambda s: f"{s} s",
+                           label_visibility="collapsed")
+    else:
+        has = {verb: callable(getattr(manager, verb, None)) for verb in ("pause", "resume", "step", "set_lr")}
+        why = "needs a job manager with pause/resume/step (not available on this server)"
+        if paused:
+            cells[0].button("Resume", key=f"t_ctl_resume_{job.id}", type="primary", width="stretch",
+                            on_click=_verb, args=(manager, "resume", job.id, token), disabled=not has["resume"])
+        else:
+            cells[0].button("Pause", key=f"t_ctl_pause_{job.id}", width="stretch", disabled=not has["pause"],
+                            on_click=_verb, args=(manager, "pause", job.id, token), help=None if has["pause"] else why)
+        cells[1].button("Step", key=f"t_ctl_step_{job.id}", width="stretch", disabled=not has["step"],
+                        on_click=_verb, args=(manager, "step", job.id, token),
+                        help="Train one more epoch, then pause." if has["step"] else why)
+        cells[2].button("Reset", key=f"t_ctl_reset_{job.id}", width="stretch", on_click=_reset,
+                        args=(manager, job, token), help="Stop this job and start the same setup over: same seed, "
+                                                         "same initial weights.")
+        cells[3].button("Stop", key=f"t_ctl_stop_{job.id}", width="stretch", on_click=_verb,
+                        args=(manager, "cancel", job.id, token), help="Stop training; the results so far are kept.")
+        if has["set_lr"] and job.status == JobStatus.RUNNING:
+            key = f"t_ctl_lr_{job.id}"
+            if key not in st.session_state:
+                st.session_state[key] = float(lab_jobs.snapshot_attr(job, "lr", job.config.lr))
+            cells[4].number_input("learning rate now", *limits.LR_RANGE, format="%.4g", key=key,
+                                  on_change=_set_lr, args=(manager, job.id, token, key), label_visibility="collapsed",
+                                  help="Change the learning rate while the job trains; it applies from the next step.")
+    message = st.session_state.pop("t_ctl_message", None)
+    if message:
+        st.toast(message)
+
+
+def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: bool) -> str:
+    done = max((len(r.history) for r in shown.runs), default=0)
+    if replaying:
+        return f"**Replaying** · epoch {done}/{lab_jobs.replay_epochs(job)}"
+    if job.status == JobStatus.QUEUED:
+        return f"**Waiting in the queue** · position {job.queue_position}"
+    if job.status == JobStatus.FAILED:
+        return f"**Failed:** {job.error}"
+    word = lab_jobs.describe_status(job, paused).capitalize()
+    lr = lab_jobs.snapshot_attr(job, "lr", None)
+    extra = f" · lr {lr:g}" if isinstance(lr, (int, float)) and lr != job.config.lr else ""
+    others = job.watchers - 1
+    shared = f" · shared with {others} other session(s)" if others > 0 and not job.status.finished else ""
+    return f"**{word}** · epoch {done}/{job.config.epochs}{extra}{shared}"

@@ -1,0 +1,25 @@
+"""The training lab's projector layout: less padding, a smaller title, and the race strip's chips, so that at
+1280×720 the live charts (and the network view) are on screen right after Start."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-bottom: 2rem;
+  padding-left: 2rem; padding-right: 2rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 1.7rem; padding: 0; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
+.av-strip { display: flex; flex-wrap: wrap; gap: 4px 8px; margin: 0; }
+.av-chip { flex: 1 1 150px; max-width: 33%; min-width: 0; font-size: 0.82rem; line-height: 1.25;
+  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.av-sw { display: inline-block; width: 0.7em; height: 0.7em; border-radius: 2px; margin-right: 0.35em; }
+.av-bar { height: 5px; background: rgba(128,128,128,0.2); border-radius: 3px; margin-top: 2px; }
+.av-bar > div { height: 5px; border-radius: 3px; }
+</style>
+"""
+
+
+def projector_css() -> None:
+    st.html(CSS)
