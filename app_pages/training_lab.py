@@ -28,7 +28,7 @@ note = preset_note(form)
 if note:
     title, explanation, fallback = note
     with st.expander(f"Preset: {title}", expanded=not has_jobs):
-        st.markdown(explanation + (f"\n\n⚠️ {fallback}" if fallback else ""))
+        st.info(f"**{title}** — {explanation}" + (f"\n\n⚠️ {fallback}" if fallback else ""))
 
 start_col, pick_col = st.columns([1, 4], vertical_alignment="center")
 if start_col.button("Start training", type="primary", key="t_start", width="stretch"):

@@ -206,7 +206,11 @@ def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> Trai
     form.max_train = ds.max_train or 0
     builtin = [a for a in cfg.activations if not a.is_custom]
     form.selected = [a.name for a in builtin]
-    form.params = {a.name: a.param_dict for a in builtin if a.params}
+    form.params = {}
+    for a in builtin:  # only what differs from torch's defaults, as the sliders report it
+        changed = {k: v for k, v in a.param_dict.items() if v != activations.get(a.name).defaults().get(k)}
+        if changed:
+            form.params[a.name] = changed
     form.learnable = {a.name: list(a.learnable) for a in builtin if a.learnable}
     custom = [a for a in cfg.activations if a.is_custom]
     form.custom_expr = (custom[0].expression or "") if custom else ""
