@@ -30,8 +30,9 @@ BACKGROUND = (255, 255, 255)
 INK = (40, 40, 40)
 CLASS_COLOURS = ((245, 147, 34), (8, 119, 189), (0, 158, 115), (213, 94, 0), (204, 121, 167), (86, 180, 233),
                  (240, 228, 66), (60, 60, 60))
-TITLE_H = 34      # px above the columns for the layer titles
+TITLE_H = 36      # px above the columns for the layer titles (two lines: layer, activation)
 MARGIN = 10
+LEFT = 24         # room left of the input column for the inputs' names
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class NetworkPicture:
 
     input_names: tuple[str, ...]
     inputs: np.ndarray                    # [n_in, R, R]: each input feature over the plane
-    hidden_titles: tuple[str, ...]        # one per hidden layer, e.g. "hidden 1 · ReLU"
+    hidden_titles: tuple[str, ...]        # one per hidden layer, e.g. "hidden 1 · ReLU" (drawn on two lines)
     hidden: tuple[np.ndarray, ...]        # per hidden layer [units, R, R]: each neuron's output
     weights: tuple[np.ndarray, ...]       # per Linear layer [out, in], input to output
     biases: tuple[np.ndarray, ...]        # per Linear layer [out]
@@ -126,7 +127,7 @@ def plan(pic: NetworkPicture, surface: int = 220) -> Layout:
     col_gap = 74
     col_h = tallest * box + (tallest - 1) * gap
     height = TITLE_H + max(col_h, surface) + 2 * MARGIN
-    x = MARGIN + 4
+    x = LEFT
     layout = Layout(0, height, box)
     for c, n in enumerate(columns):
         top = TITLE_H + MARGIN + (max(col_h, surface) - (n * box + (n - 1) * gap)) // 2
@@ -210,13 +211,19 @@ def _titles(draw: ImageDraw.ImageDraw, pic: NetworkPicture, layout: Layout) -> N
     titles = ["input", *pic.hidden_titles]
     for c, title in enumerate(titles):
         x0, _, x1, _ = layout.boxes[(c, 0)]
-        draw.text(((x0 + x1) / 2, 6), title, fill=INK, font=font, anchor="mt")
+        head, _, tail = title.partition(" · ")
+        draw.text(((x0 + x1) / 2, 4), head, fill=INK, font=font, anchor="mt")
+        if tail:
+            draw.text(((x0 + x1) / 2, 19), tail, fill=INK, font=small, anchor="mt")
     for u, name in enumerate(pic.input_names):
         x0, y0, x1, y1 = layout.boxes[(0, u)]
-        draw.text((x0 - 2, y1 + 1), name, fill=INK, font=small, anchor="lt")
+        draw.text((x0 - 3, (y0 + y1) / 2), name, fill=INK, font=small, anchor="rm")
     n_cols = len(pic.hidden) + 1
     x0, y0, x1, _ = layout.boxes[(n_cols, 0)]
-    draw.text(((x0 + x1) / 2, 6), pic.output_title, fill=INK, font=font, anchor="mt")
+    head, _, tail = pic.output_title.partition(": ")
+    draw.text(((x0 + x1) / 2, 4), head, fill=INK, font=font, anchor="mt")
+    if tail:
+        draw.text(((x0 + x1) / 2, 19), tail, fill=INK, font=small, anchor="mt")
 
 
 def png(image: np.ndarray) -> bytes:

@@ -90,16 +90,18 @@ def accuracy(r: RunProgress) -> tuple[float | None, str]:
 
 
 def run_line(r: RunProgress, epochs: int) -> str:
-    """``ReLU · epoch 12/40 · 95.1 %`` (+ how it ended)."""
+    """``ReLU · 95.1%`` while it trains or once done; how it ended and at which epoch otherwise
+    (``Tanh · 81.0% · stopped early at epoch 8``).  The job's epoch counter is on the status line."""
     status = run_status(r)
     parts = [r.label]
-    if r.history:
-        parts.append(f"epoch {r.history[-1].epoch}/{epochs}")
     acc, _ = accuracy(r)
     if acc is not None:
         parts.append(f"{acc:.1%}")
-    if status not in ("running",):
-        parts.append(RUN_WORDS.get(status, status))
+    if status not in ("running", "done"):
+        word = RUN_WORDS.get(status, status)
+        if r.history and status not in ("pending",) and len(r.history) < epochs:
+            word += f" at epoch {r.history[-1].epoch}"
+        parts.append(word)
     return " · ".join(parts)
 
 

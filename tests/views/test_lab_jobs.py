@@ -67,7 +67,7 @@ def test_one_accuracy_per_run_and_it_says_which():
     early.status = "early_stopped"
     assert lab_jobs.accuracy(early) == (0.81, "test accuracy at the best validation epoch, 5")
     line = lab_jobs.run_line(early, 20)
-    assert line == "Tanh · epoch 8/20 · 81.0% · stopped early"
+    assert line == "Tanh · 81.0% · stopped early at epoch 8"
     assert "58" not in line  # the last epoch's number is not shown beside it
 
 
