@@ -127,12 +127,25 @@ def picture(cfg: TrainConfig, run: int, weights: Weights | Mapping[str, Any],
     values = ds.y_train.numpy()[keep].astype(np.float64)
     scale = float(np.abs(ds.y_train.numpy()).max()) if regression and n else 1.0
     titles = tuple(f"hidden {i + 1} · {activation_of(cfg, run, i).label}" for i in range(len(cfg.hidden)))
+    weights_np, biases_np = drawn_weights(model)
     return NetworkPicture(
         input_names=input_names(cfg), inputs=inputs, hidden_titles=titles, hidden=hidden,
-        weights=tuple(lin.weight.detach().numpy().astype(np.float64) for lin in model.linears),
-        biases=tuple(lin.bias.detach().numpy().astype(np.float64) for lin in model.linears),
+        weights=weights_np, biases=biases_np,
         output=output, output_kind=kind, output_title=title, points=points, point_values=values,
         extent=extent, dead=dead, value_scale=scale or 1.0, selected=selected)
+
+
+def drawn_weights(model: models.MLP) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Each Linear layer's weights and biases as drawn: a gated layer's (GLU's) first projection, the gate
+    input ``a`` of act(a)·b, so each hidden unit has one incoming edge per input."""
+    ws, bs = [], []
+    for i, lin in enumerate(model.linears):
+        w, b = lin.weight.detach().numpy().astype(np.float64), lin.bias.detach().numpy().astype(np.float64)
+        if i < len(model.acts) and getattr(model.acts[i], "gated", False):
+            w, b = w[:model.hidden[i]], b[:model.hidden[i]]
+        ws.append(w)
+        bs.append(b)
+    return tuple(ws), tuple(bs)
 
 
 def neuron_detail(cfg: TrainConfig, run: int, weights: Weights | Mapping[str, Any], layer: int, unit: int,
@@ -151,7 +164,8 @@ def neuron_detail(cfg: TrainConfig, run: int, weights: Weights | Mapping[str, An
     pad = 0.05 * (hi - lo)
     lo, hi = lo - pad, hi + pad
     counts, edges = np.histogram(finite, bins=HIST_BINS, range=(lo, hi))
-    act = model.acts[layer]
+    module = model.acts[layer]
+    act = getattr(module, "elementwise", module)  # a gated unit: its gate's element-wise act
     z = torch.linspace(lo, hi, 801, dtype=torch.float64)
     _, slope, _ = curves.derivatives(lambda x: act(x.to(torch.float32)).to(torch.float64), z)
     slope_np = slope.numpy()

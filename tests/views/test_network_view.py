@@ -224,3 +224,23 @@ def test_the_figure_names_every_hidden_neuron_for_hovering_and_picking():
     lo, hi = pic.hidden[0][0].min(), pic.hidden[0][0].max()
     assert f"{lo:.3g} to {hi:.3g}" in first and "hidden 1 · ReLU, neuron 1" in first
     assert fig.data[0].source.startswith("data:image/png;base64,")
+
+
+def test_a_gated_layer_draws_its_gate_projection_and_its_outputs():
+    """GLU-style units compute act(a)·b from two projections; each hidden square is act(a)·b over the
+    plane and its incoming edges are the gate projection a."""
+    cfg = config(acts=("swiglu",), hidden=(3,))
+    rng = np.random.default_rng(8)
+    w1, b1 = rng.normal(0, 1, (6, 2)), rng.normal(0, 0.5, 6)
+    weights = [(w1, b1), (rng.normal(0, 1, (1, 3)), rng.normal(0, 0.5, 1))]
+    pic = nv.picture(cfg, 0, weights)
+    pts, _ = plane(nv.GRID)
+    z = pts @ w1.T + b1
+    a, b = z[:, :3], z[:, 3:]
+    expected = a / (1 + np.exp(-a)) * b  # swish(a) * b
+    for unit in range(3):
+        np.testing.assert_allclose(pic.hidden[0][unit], expected[:, unit].reshape(nv.GRID, nv.GRID), atol=1e-4)
+    np.testing.assert_allclose(pic.weights[0], w1[:3], atol=1e-6)
+    plots.render(pic)  # every edge has its box
+    detail = nv.neuron_detail(cfg, 0, weights, 0, 2)
+    assert detail.counts.sum() == len(datasets.load(SPEC).x_train)
