@@ -26,6 +26,13 @@ with st.sidebar:
         help="Each one is drawn with its derivative; add or remove freely.")
     param_values = {name: param_sliders(name, "g_p", state.param_values(name), expanded=True)[0]
                     for name in selected}
+    morph_options = ["", *gallery.morph_options(selected)]
+    if st.session_state.get(key("morph"), "") not in morph_options:
+        st.session_state[key("morph")] = ""
+    st.selectbox("Morph one parameter in the browser", morph_options, key=key("morph"),
+                 format_func=lambda o: o or "off",
+                 help="Computes the curves for the whole range of one parameter once; the chart's own slider "
+                      "and ▶ Play then change it instantly, without asking the server.")
 
     st.header("Custom activation")
     custom_on = st.toggle("Add my own formula", key=key("custom_on"))
@@ -69,7 +76,12 @@ for who, message in view.errors.items():
     where = "Your formula" if who == "custom" else activations.get(who).label
     st.error(f"{where}: {message}")
 
-if view.curves:
+if view.morph is not None:
+    st.plotly_chart(view.morph, key="gallery_morph", theme=None, config={"displaylogo": False})
+    st.caption("Every frame was computed once by torch (autograd derivatives); dragging this chart's "
+               "slider or pressing ▶ Play runs in your browser. The sidebar and the tables keep the "
+               "sidebar's value.")
+if view.curves and not view.morph_only:
     st.plotly_chart(view.figure, key="gallery_chart", config={"displaylogo": False})
 if view.gated:
     st.subheader("Gated units: two inputs")

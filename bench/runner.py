@@ -32,6 +32,7 @@ from actviz.activations.choice import choose
 SECTIONS: dict[str, str] = {
     "catalogue": "bench.runner:bench_catalogue",
     "gallery_rerun": "script:bench/gallery_rerun.py",
+    "gallery_morph": "script:bench/gallery_morph.py",
     "training_throughput": "bench.training:bench_training_throughput",
     "k_activations": "bench.training:bench_k_activations",
     "gallery_under_training": "script:bench/gallery_under_training.py",

@@ -114,3 +114,64 @@ def _clip_y(fig: go.Figure, curves: Sequence[Curve], orders) -> None:
     if (full_hi - full_lo) > 4 * (hi - lo) > 0:
         pad = 0.1 * (hi - lo)
         fig.update_yaxes(range=[lo - pad, hi + pad])
+
+
+def _morph_y_range(arrays: Sequence[np.ndarray]) -> list[float]:
+    """One fixed y-range for every frame (redraw-free animation needs it): the middle 99% of all values."""
+    values = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays]) if arrays else np.array([])
+    if values.size == 0:
+        return [-1.0, 1.0]
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    full_lo, full_hi = float(values.min()), float(values.max())
+    if not (full_hi - full_lo) > 4 * (hi - lo) > 0:
+        lo, hi = full_lo, full_hi
+    pad = 0.08 * (hi - lo) if hi > lo else 1.0
+    return [float(lo - pad), float(hi + pad)]
+
+
+def morph_figure(morph, show_d2: bool = False, height: int = 480) -> go.Figure:
+    """The activation with one parameter swept: one animation frame per value, a slider and a play button.
+
+    Frames change only the traces' y (``redraw=False``) on fixed axis ranges, so a slider step is drawn
+    by the browser alone; values travel as float32 typed arrays.
+    """
+    orders = DERIVATIVE_STYLES if show_d2 else DERIVATIVE_STYLES[:2]
+    colours = [colour(0), colour(1), colour(2)]
+    series = [np.asarray(getattr(morph, attr), dtype=np.float32) for _, _, attr in orders]
+    x = np.asarray(morph.x, dtype=np.float32)
+    name = morph.param
+    fig = go.Figure()
+    for (sym, dash, attr), values, col in zip(orders, series, colours):
+        fig.add_trace(go.Scatter(
+            x=x, y=values[morph.start], mode="lines", name=f"{sym}: {morph.label}",
+            line={"color": col, "dash": dash, "width": 2.4 if attr == "y" else 1.8},
+            meta={"activation": morph.choice.name, "series": attr, "morph": name},
+            hovertemplate=f"{sym}(%{{x:.3f}}) = %{{y:.4g}}<extra></extra>"))
+    labels = [f"{v:.6g}" for v in morph.values]
+    fig.frames = [go.Frame(name=label, traces=list(range(len(orders))),
+                           data=[go.Scatter(y=values[k]) for values in series])
+                  for k, label in enumerate(labels)]
+    step_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}}
+    fig.update_layout(
+        title={"text": f"{morph.label}: drag {name} (answered in your browser, no server round trip)",
+               "font": {"size": 16}},
+        height=height, hovermode="x unified", margin={"l": 50, "r": 20, "t": 60, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        xaxis={"title": {"text": "x"}, "range": [float(x[0]), float(x[-1])], "autorange": False,
+               "zeroline": True, "zerolinecolor": "#999"},
+        yaxis={"title": {"text": "value"}, "range": _morph_y_range(series), "autorange": False,
+               "zeroline": True, "zerolinecolor": "#999"},
+        sliders=[{"active": morph.start, "x": 0.17, "len": 0.83, "y": -0.08, "yanchor": "top",
+                  "pad": {"t": 30}, "currentvalue": {"prefix": f"{name} = ", "font": {"size": 15}},
+                  "bgcolor": "#dfe6ee", "activebgcolor": colour(0), "bordercolor": "#888",
+                  "steps": [{"method": "animate", "label": label, "args": [[label], step_args]}
+                            for label in labels]}],
+        updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.08, "xanchor": "left",
+                      "yanchor": "top", "pad": {"t": 42, "r": 10}, "showactive": False,
+                      "buttons": [
+                          {"label": "▶ Play", "method": "animate",
+                           "args": [None, {"mode": "immediate", "fromcurrent": True, "transition": {"duration": 0},
+                                           "frame": {"duration": 60, "redraw": False}}]},
+                          {"label": "❚❚", "method": "animate", "args": [[None], step_args]}]}])
+    fig.update_layout(margin={"b": 130})
+    return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -12,6 +13,7 @@ import plotly.graph_objects as go
 from actviz import activations, limits
 from actviz.activations import choice as choice_mod
 from actviz.activations import costs, curves, surfaces
+from actviz.activations import morph as morph_mod
 from actviz.activations.choice import ActivationChoice
 from actviz.activations.properties import properties
 from actviz.errors import InputError
@@ -51,6 +53,7 @@ class GalleryState:
     custom_on: bool = False
     custom_expr: str = DEFAULT_CUSTOM
     custom_params: str = DEFAULT_CUSTOM_PARAMS
+    morph: str = ""  # "swish.beta": that parameter swept in the browser ("" = no morph chart)
 
     def param_values(self, name: str) -> dict[str, float]:
         """All parameter values of ``name``: defaults overlaid with this state's."""
@@ -86,6 +89,45 @@ class CatalogueSelection:
             out["act"] = ",".join(state.selected)
 
 
+@dataclass(frozen=True)
+class MorphTarget:
+    """``morph=swish.beta``: a catalogue activation's parameter, kept as its canonical ``name.param``."""
+
+    def parse(self, raw: str, key: str, default: Any, warnings: list[str]) -> Any:
+        try:
+            name, param = morph_mod.parse_target(raw[:80])
+        except InputError as exc:
+            warnings.append(f"{key}: {exc}; no morph chart")
+            return default
+        return f"{name}.{param}"
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+    def widget(self, value: Any) -> Any:
+        return value
+
+
+def _check_morph(state: GalleryState, warnings: list[str]) -> None:
+    """The morphed activation must be on the page: add it when there is room, else drop the morph."""
+    if not state.morph:
+        return
+    name = state.morph.split(".", 1)[0]
+    if name in state.selected:
+        return
+    if len(state.selected) < MAX_SELECTED:
+        state.selected.append(name)
+    else:
+        warnings.append(f"morph={state.morph}: {name} is not among the {MAX_SELECTED} selected activations; "
+                        "no morph chart")
+        state.morph = ""
+
+
+def morph_options(selected: list[str]) -> list[str]:
+    """Every parameter of the selected catalogue activations, as ``name.param`` (what the morph picker lists)."""
+    return [f"{n}.{p.name}" for n in selected for p in activations.get(n).params]
+
+
 def _x_range_changed(state: GalleryState, default: GalleryState) -> bool:
     return (state.xmin, state.xmax) != (default.xmin, default.xmax)
 
@@ -108,9 +150,10 @@ GALLERY = PageState(
         Field("saturation_eps", "eps", Number(0.0, EPS_MAX)),
         Field("custom_on", "custom", Flag(), link=False),
         Field("custom_expr", "expr", Text(), link=False),
+        Field("morph", "morph", MorphTarget()),
     ),
     parts=(CatalogueSelection(), ActivationParams(), CustomFormula()),
-    checks=(_check_x_range,),
+    checks=(_check_x_range, _check_morph),
 )
 
 
@@ -140,6 +183,13 @@ class GalleryView:
     table: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)  # activation (or "custom") -> message
     gated: list[GatedView] = field(default_factory=list)
+    morph: go.Figure | None = None      # the parameter sweep the browser plays (state.morph)
+
+    @property
+    def morph_only(self) -> bool:
+        """The morph chart already shows every element-wise curve (one activation, morphed)."""
+        return self.morph is not None and len(self.curves) == 1 and \
+            self.curves[0].choice.name == (self.morph.data[0].meta or {}).get("activation")
 
 
 def choices_for(state: GalleryState) -> tuple[list[ActivationChoice], dict[str, str]]:
@@ -178,7 +228,23 @@ def build_view(state: GalleryState, measure_cost: bool = True, points: int = cur
     fig = curve_figures.activation_figure(computed, state.show_d2, state.layout,
                                     state.saturation_eps if state.shade else 0.0)
     table = properties_table(kept, costs=cached_costs(kept) if measure_cost else None)
-    return GalleryView(kept, computed, fig, table, errors, gated)
+    return GalleryView(kept, computed, fig, table, errors, gated, morph_view(state, kept, errors))
+
+
+def morph_view(state: GalleryState, kept: list[ActivationChoice], errors: dict[str, str]) -> go.Figure | None:
+    """The morph chart of ``state.morph`` (its activation at the page's other parameter values)."""
+    if not state.morph:
+        return None
+    name, _, param = state.morph.partition(".")
+    chosen = next((c for c in kept if not c.is_custom and c.name == name), None)
+    if chosen is None:
+        return None
+    try:
+        sweep = morph_mod.compute_morph(chosen, param, state.xmin, state.xmax)
+    except InputError as exc:
+        errors[name] = f"morph of {param}: {exc}"
+        return None
+    return curve_figures.morph_figure(sweep, state.show_d2)
 
 
 def gated_view(choice: ActivationChoice, amin: float, amax: float) -> GatedView:

@@ -43,3 +43,50 @@ def test_a_gated_units_parameter_slider_redraws_its_surface():
     assert not np.allclose(before, z)
     np.testing.assert_allclose(z, (a * expit(3.0 * a))[None, :] * b[:, None], rtol=1e-12, atol=1e-15)
     assert at.query_params["swiglu.beta"] in (["3"], "3")
+
+
+def _morph_chart(at) -> dict | None:
+    return next((f for f in figures(at) if f.get("frames")), None)
+
+
+def test_a_morph_link_opens_the_browser_played_chart():
+    at = open_page(GALLERY, {"act": "swish", "morph": "swish.beta"})
+    assert_clean(at)
+    fig = _morph_chart(at)
+    assert fig is not None and len(figures(at)) == 1  # the morph chart stands in for the usual one
+    assert at.selectbox(key="g_morph").value == "swish.beta"
+    (slider,) = fig["layout"]["sliders"]
+    frames = fig["frames"]
+    assert len(frames) == len(slider["steps"]) >= 40
+    assert all(step["args"][1]["frame"]["redraw"] is False for step in slider["steps"])
+    beta = float(slider["steps"][-1]["label"])
+    x = np.asarray(fig["data"][0]["x"], dtype=float)
+    np.testing.assert_allclose(frames[-1]["data"][0]["y"], x * expit(beta * x), rtol=1e-6, atol=1e-6)
+    assert slider["steps"][slider["active"]]["label"] == "1"  # starts at the sidebar's beta
+    assert fig["layout"]["yaxis"]["autorange"] is False
+    assert at.query_params["morph"] in (["swish.beta"], "swish.beta")
+
+
+def test_the_morph_picker_follows_the_selection_and_the_sidebar_value():
+    at = open_page(GALLERY, {"morph": "elu.alpha"})
+    assert_clean(at)
+    assert "elu" in at.multiselect(key="g_act").value  # the link's morph brings its activation along
+    figs = figures(at)
+    assert len(figs) == 2 and figs[0].get("frames") and not figs[1].get("frames")  # morph chart first
+    at.slider(key="g_p_elu_alpha").set_value(0.5).run()
+    (slider,) = _morph_chart(at)["layout"]["sliders"]
+    assert slider["steps"][slider["active"]]["label"] == "0.5"
+    at.selectbox(key="g_morph").set_value("").run()
+    assert_clean(at)
+    assert _morph_chart(at) is None and "morph" not in at.query_params
+    at.selectbox(key="g_morph").set_value("elu.alpha").run()
+    at.multiselect(key="g_act").set_value(["relu"]).run()  # elu removed: its morph goes with it
+    assert_clean(at)
+    assert _morph_chart(at) is None and at.selectbox(key="g_morph").value == ""
+
+
+def test_a_bad_morph_link_warns_and_shows_no_morph_chart():
+    at = open_page(GALLERY, {"act": "swish", "morph": "swish.gamma"})
+    assert_clean(at)
+    assert _morph_chart(at) is None
+    assert any("morph" in w.value and "gamma" in w.value for w in at.warning)

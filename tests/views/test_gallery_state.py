@@ -46,6 +46,7 @@ ROUND_TRIP_STATES = [
     GalleryState(xmin=-2.718281828459, xmax=3.14159265358979),  # typed with many digits
     GalleryState(xmin=1e-7, xmax=123456.0 / 1000),
     GalleryState(show_d2=True, layout="grid", shade=False, saturation_eps=0.0),
+    GalleryState(selected=["elu", "swish"], morph="swish.beta"),
     GalleryState(saturation_eps=0.5),
     GalleryState(saturation_eps=0.125),
     GalleryState(custom_on=True),  # the default formula with its default parameter text
@@ -220,3 +221,19 @@ def test_state_fields_are_all_covered_by_the_round_trip_cases():
     changed = {k for s in ROUND_TRIP_STATES for k, v in asdict(s).items() if v != asdict(DEFAULT)[k]}
     assert changed == set(asdict(DEFAULT))
     assert curves.X_LIMIT == 1000.0
+
+
+def test_morph_round_trips_and_brings_its_activation_along():
+    state, warnings = decode_gallery({"act": "swish", "morph": "swish.beta"})
+    assert state.morph == "swish.beta" and warnings == []
+    assert encode_gallery(state) == {"act": "swish", "morph": "swish.beta"}
+    state, warnings = decode_gallery({"morph": "LeakyReLU.negative_slope"})
+    assert state.morph == "leaky_relu.negative_slope" and state.selected[-1] == "leaky_relu" and warnings == []
+    full = ",".join(["relu", "tanh", "sigmoid", "elu", "selu", "celu", "gelu", "silu", "mish", "softsign",
+                     "softplus", "relu6"])
+    state, warnings = decode_gallery({"act": full, "morph": "swish.beta"})
+    assert state.morph == "" and any("swish is not among" in w for w in warnings)
+    for bad in ("swish", "swish.gamma", "nope.beta", ".beta", "x" * 500):
+        state, warnings = decode_gallery({"act": "swish", "morph": bad})
+        assert state.morph == "" and len(warnings) == 1 and "no morph chart" in warnings[0]
+        assert len(warnings[0]) < 600
