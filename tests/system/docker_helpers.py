@@ -196,7 +196,7 @@ def build_image(tag: str = IMAGE, timeout: float = 1200) -> str:
     """
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "docker-build.log"
-    cmd = ["docker", "build", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
+    cmd = ["docker", "build", "--force-rm", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
            "--build-arg", f"WHEELHOUSE={WHEELHOUSE}", "-t", tag, str(ROOT)]
     with open(log, "w") as out:
         out.write(shlex.join(cmd) + "\n")
