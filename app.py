@@ -7,6 +7,7 @@ import streamlit as st
 from ui import locks
 from ui.pages import PAGES
 from ui.session import remember_browser
+from ui.style import apply_style
 
 st.set_page_config(page_title="actviz: activation functions, explored", page_icon="📈", layout="wide")
 
@@ -15,6 +16,7 @@ current = st.navigation([
     for p in PAGES
 ])
 remember_browser()
+apply_style()
 lesson = locks.apply(current.url_path)  # a teacher's lock=/hide= (any page)
 try:
     current.run()

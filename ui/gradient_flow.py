@@ -52,6 +52,29 @@ def apply_preset(preset_key: str) -> None:
     st.session_state.gf_preset_note = note
 
 
+def pick_preset() -> None:
+    """The preset pills' callback: load the picked preset (picking the current one again reloads it)."""
+    picked = st.session_state.get("gf_preset_pick") or st.session_state.get("gf_preset")
+    if picked in GRADIENT_PRESETS:
+        st.session_state.gf_preset_pick = picked
+        apply_preset(picked)
+
+
+def show_figure(view: gf.GradientView, name: str, aside: str | None = None, lead: bool = False) -> None:
+    """One figure with its heading and caption; ``aside`` (an explanation) beside it.  The ``lead`` figure
+    (a preset's lesson) gets a smaller heading so that it fits the first screen."""
+    title, caption = gf.figure_text(view, name)
+    if lead:
+        st.markdown(f"#### {title}")
+    else:
+        st.subheader(title)
+    chart, side = st.columns([2, 1]) if aside else (st.container(), None)
+    chart.plotly_chart(view.figures[name], key=f"gf_{name}", config={"displaylogo": False})
+    chart.caption(caption)
+    if side is not None:
+        side.info(aside)
+
+
 def _add_variant() -> None:
     name = st.session_state.gf_var_name
     values = {p.name: st.session_state[f"gf_var_{name}_{p.name}"] for p in activations.get(name).params}

@@ -67,11 +67,14 @@ class ActivationStats:
     zero_fraction: float            # share of (sample, unit) outputs exactly 0
     saturated_fraction: float       # share of (sample, unit) pairs with |f'(pre)| < eps
     hist: Histogram
+    # sqrt(mean f'(pre)^2) over (sample, unit) pairs: the factor by which this layer scales the size of
+    # the gradient passing back through it (ReLU: sqrt(share of active units); Swish near 0: about 1/2).
+    slope_rms: float = math.nan
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "units": self.units, "mean": self.mean, "std": self.std,
                 "zero_fraction": self.zero_fraction, "saturated_fraction": self.saturated_fraction,
-                "hist": self.hist.to_json()}
+                "slope_rms": finite_or_none(self.slope_rms), "hist": self.hist.to_json()}
 
 
 @dataclass
@@ -151,7 +154,7 @@ def _activation_stats(name: str, d: torch.Tensor, post: torch.Tensor, eps: float
     flat = post.detach().reshape(-1)
     n = max(flat.numel(), 1)
     d = d.reshape(-1)
-    total, sumsq = torch.stack([flat.sum(), torch.dot(flat, flat)]).tolist()
+    total, sumsq, slope_sq = torch.stack([flat.sum(), torch.dot(flat, flat), torch.dot(d, d)]).tolist()
     mean = total / n
     var = sumsq / n - mean * mean
     std = math.sqrt(var) if var > 1e-4 * mean * mean else float(flat.std(correction=0))
@@ -159,7 +162,8 @@ def _activation_stats(name: str, d: torch.Tensor, post: torch.Tensor, eps: float
     zeros = int(torch.count_nonzero(torch.eq(flat, 0, out=mask)))  # counting bools is branch-free
     saturated = int(torch.count_nonzero(torch.lt(d.abs_(), eps, out=mask)))
     hist = linear_histogram(flat) if with_hist else Histogram([], [])
-    return ActivationStats(name, int(post.shape[1]), mean, std, zeros / n, saturated / n, hist=hist)
+    return ActivationStats(name, int(post.shape[1]), mean, std, zeros / n, saturated / n, hist=hist,
+                           slope_rms=math.sqrt(slope_sq / n) if math.isfinite(slope_sq) else math.nan)
 
 
 def hidden_names(model: models.MLP) -> list[str]:

@@ -19,6 +19,9 @@ from actviz.network import models
 from actviz.network.diagnostics import check_batch_size, finite_or_none, hidden_names
 
 SYMMETRY_RTOL = 1e-5    # units closer than this (relative to the weights' size) differ by float rounding only
+# Weights below this size after zero-init training are float32 rounding of an exact 0: with every weight 0
+# and balanced classes the exact gradients are 0 (the run in float64 gives ~1e-18 where float32 gives ~1e-8).
+ROUNDING_ZERO = 1e-6
 
 
 @dataclass

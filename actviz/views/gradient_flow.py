@@ -245,22 +245,53 @@ def choices_from_state(state: GradientState) -> tuple[list[ActivationChoice], di
 
 # Column -> printf-style format of the numbers in the summary table (the page shows them so).
 SUMMARY_FORMATS = {"loss": "%.4f", "‖∇W‖ input layer": "%.3e", "‖∇W‖ output layer": "%.3e", "input / output": "%.2e",
-                   "dead %": "%.1f", "saturated %": "%.1f", "exactly 0 %": "%.1f"}
+                   "dead units": "%d", "dead %": "%.1f", "saturated %": "%.1f", "exactly 0 %": "%.1f"}
+
+# What each figure is called on the page and how to read it ({batch}, {samples}: the view's numbers).
+FIGURE_TEXT = {
+    "norms": ("Weight-gradient norm per layer",
+              "One batch, at initialisation. Read it from right (output) to left (input): a line that falls towards "
+              "the input means vanishing gradients; × on the dotted line means no gradient at all (exactly 0)."),
+    "dead_zero": ("Dead units and exactly-zero gradients",
+                  "Dead: the unit outputs exactly 0 for all {samples:,} training samples, so it passes no gradient. "
+                  "Right: share of each Linear layer's weights whose gradient is exactly 0 for this batch of "
+                  "{batch:,}; those weights cannot change in this step. Bars labelled 0 are exactly 0."),
+    "grad_hist": ("Gradient distribution per layer",
+                  "Share of the layer's weights whose gradient magnitude falls in each bin; the bins are powers of 2 "
+                  "on a shared log axis, so a shift to the left is a shrinking gradient (the figure of the UvA Deep "
+                  "Learning tutorial 3, on log-spaced bins)."),
+    "act_hist": ("Activation outputs", "Share of this batch's outputs f(z) in each bin, one panel per hidden layer."),
+    "neurons": ("Dead, saturated and silent units",
+                "Dead: exactly 0 for all {samples:,} training samples (a count). Saturated: the activation's slope "
+                "|f′(z)| (autograd) is below ε = {eps:g} for that sample and unit. Exactly 0: share of this batch's "
+                "outputs that are exactly 0."),
+    "symmetry": ("Hidden units after training",
+                 "The first hidden layer's weights after {steps} SGD steps: rows are hidden units, columns are inputs, "
+                 "each panel on its own colour scale. Identical rows are identical units."),
+}
+
+
+def figure_text(view: GradientView, key: str) -> tuple[str, str]:
+    """Heading and caption of one of the view's figures."""
+    title, caption = FIGURE_TEXT[key]
+    steps = view.symmetry[0].steps if view.symmetry else 0
+    return title, caption.format(batch=view.comparison.batch_size, samples=view.comparison.train_samples,
+                                 eps=view.state.eps, steps=steps)
 
 
 def summary_table(comparison: diagnostics.Comparison) -> pd.DataFrame:
     rows = []
     for i, r in enumerate(comparison.reports):
         ratio = r.first_to_last()
-        dead = comparison.dead[i] if comparison.dead is not None else None
         hidden = r.hidden
+        dead = comparison.dead[i] if comparison.dead is not None and hidden else None  # no units: nothing to count
         rows.append({
             "activation": r.label + (" — gated layers: act(a)·b" if r.activation.is_gated else ""),
             "loss": r.loss,
             "‖∇W‖ input layer": r.layers[0].grad_norm,
             "‖∇W‖ output layer": r.layers[-1].grad_norm,
             "input / output": ratio if ratio is not None else math.nan,
-            "dead units": dead.total if dead is not None else None,
+            "dead units": dead.total if dead is not None else None,  # shown as "—" when not counted
             "dead %": 100 * dead.total_fraction if dead is not None else None,
             "saturated %": 100 * sum(h.saturated_fraction for h in hidden) / len(hidden) if hidden else None,
             "exactly 0 %": 100 * sum(h.zero_fraction for h in hidden) / len(hidden) if hidden else None,
@@ -298,6 +329,9 @@ def build_view(state: GradientState, data_dir: str | None = None, count_dead: bo
         "norms": network_figures.grad_norm_figure(comparison.reports, comparison.layer_names),
         "grad_hist": network_figures.grad_hist_figure(comparison.reports, comparison.layer_names),
     }
+    if hidden and comparison.dead is not None:
+        view.figures["dead_zero"] = network_figures.lesson_dead_figure(
+            comparison.reports, comparison.hidden_names, comparison.layer_names, comparison.dead)
     if hidden:
         view.figures["act_hist"] = network_figures.activation_hist_figure(comparison.reports, comparison.hidden_names)
         view.figures["neurons"] = network_figures.neuron_figure(comparison.reports, comparison.hidden_names,

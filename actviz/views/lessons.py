@@ -25,6 +25,7 @@ from actviz.training.config import TrainConfig
 from actviz.views.gradient_flow import GradientState
 
 Check = Callable[[Comparison, list[SymmetryReport]], tuple[bool, str]]
+Aside = Callable[[Comparison, list[SymmetryReport]], str]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class GradientPreset:
     state: GradientState      # every setting of the page
     check: Check
     prefer: str | None = None  # a dataset used instead of state.dataset when its files are present
+    lead: str = "norms"       # the figure (GradientView.figures key) that shows the lesson: drawn first
+    # Figures that, read alone, seem to say something else: figure key -> the explanation shown beside it
+    # (from the measured numbers, so it is shown only while the preset's settings are on the page).
+    asides: tuple[tuple[str, Aside], ...] = ()
 
     def state_for(self, dataset: str) -> GradientState:
         """The preset's settings on ``dataset`` (its own, or the preferred one when that was available)."""
@@ -112,9 +117,42 @@ def _check_deep(comp: Comparison, _: list[SymmetryReport]) -> tuple[bool, str]:
     if comp.dead is None:
         return False, "Dead neurons were not counted."
     relu, swish = comp.dead[0], comp.dead[1]
-    ok = relu.total > 0 and swish.total == 0
+    zero = [max(layer.zero_fraction for layer in r.layers) for r in comp.reports[:2]]
+    ok = relu.total > 0 and swish.total == 0 and zero[0] > 0 and zero[1] == 0
     return ok, (f"Dead units per hidden layer at init: ReLU {list(relu.counts)} "
-                f"(up to {max(relu.fractions):.0%} of a layer); Swish {list(swish.counts)}.")
+                f"(up to {max(relu.fractions):.0%} of a layer); Swish {list(swish.counts)}. Weight gradients "
+                f"exactly 0: up to {zero[0]:.0%} of a ReLU layer's, {zero[1]:.0%} of a Swish layer's.")
+
+
+def _slope_rms(comp: Comparison, i: int) -> float:
+    """Median over the hidden layers of sqrt(mean f'(z)^2): how much a layer scales the gradient's size."""
+    values = sorted(h.slope_rms for h in comp.reports[i].hidden)
+    return values[len(values) // 2] if values else math.nan
+
+
+def _aside_deep_norms(comp: Comparison, _: list[SymmetryReport]) -> str:
+    relu, swish = comp.reports[0], comp.reports[1]
+    a, b = _slope_rms(comp, 0), _slope_rms(comp, 1)
+    depth = len(relu.hidden)
+    zero = max(layer.zero_fraction for layer in relu.layers)
+    ratio = relu.layers[0].grad_norm / swish.layers[0].grad_norm if swish.layers[0].grad_norm else math.inf
+    return (f"**Why Swish's lines sit lower here.** At the input layer Swish's gradient is {ratio:.0f}× smaller "
+            "than ReLU's, which looks like the opposite lesson. Backpropagation scales the gradient's size by "
+            f"about the root-mean-square slope √E[f′(z)²] once per layer: measured {a:.2f} for ReLU (slope 1 on "
+            f"the active units, 0 on the rest) and {b:.2f} for Swish (slope ≈ ½ for the small inputs of this "
+            f"net), so over {depth} layers Swish's shrink more. Small is not zero: every Swish weight gets a "
+            f"gradient, while up to {zero:.0%} of a ReLU layer's weight gradients are exactly 0, and those "
+            "weights cannot learn at all (chart above).")
+
+
+def _aside_zero_norms(comp: Comparison, _: list[SymmetryReport]) -> str:
+    r = comp.reports[0]
+    out = r.layers[-1].grad_norm
+    return ("**Why this chart is nearly empty.** At initialisation, with every weight 0, the hidden layer's "
+            "gradient is exactly 0 (×): it is multiplied by the output weights, which are 0. The output layer's "
+            f"{out:.0e} is float rounding of 0: every hidden unit outputs σ(0) = ½ for every sample and the two "
+            "classes are equally many, so the errors cancel exactly. The lesson is what training does next "
+            "(chart above).")
 
 
 NNDL_LAB = "the NNDL course lab 5 (Qiu Xipeng's Neural Networks and Deep Learning)"
@@ -150,11 +188,12 @@ GRADIENT_PRESETS: dict[str, GradientPreset] = {p.key: p for p in (
         "trained with plain SGD (lr 0.2, full batch). All hidden units compute the same value and receive the same "
         "gradient, so they stay identical however long you train: the layer behaves like a single unit, and accuracy "
         "stays near 50 %. Random initialisation breaks the symmetry.",
-        "Left heatmap: every row (hidden unit) the same. Right heatmap, default init: rows differ.",
+        "Left heatmap, zero init: every row (hidden unit) the same — here every weight is still 0. "
+        "Right heatmap, PyTorch's default init: the rows differ.",
         NNDL_LAB,
         GradientState(dataset="moons", selected=["sigmoid"], hidden="5", init="zeros", bias=0.0, batch_size=1000,
                       seed=1, sym_steps=200, sym_lr=0.2),
-        _check_symmetry),
+        _check_symmetry, lead="symmetry", asides=(("norms", _aside_zero_norms),)),
     GradientPreset(
         "fashion_init", "FashionMNIST net at init",
         "The FashionMNIST network of the UvA Deep Learning tutorial 3, 784-512-256-256-128-10, the same "
@@ -173,10 +212,12 @@ GRADIENT_PRESETS: dict[str, GradientPreset] = {p.key: p for p in (
         "A ReLU unit is dead when its input is negative for every training sample: it outputs exactly 0 and passes no "
         "gradient. Deep in the ReLU net many units are dead before training starts; Swish is never "
         "exactly 0 for a non-zero input, so none of its units is dead.",
-        "Dead-unit bars for ReLU grow in the deeper layers (the tutorial found up to 55 %); Swish has none.",
+        "Left: ReLU's dead units grow in the deeper layers (the tutorial found up to 55 % of a layer); "
+        "Swish's bars are all 0. Right: in the ReLU net a growing share of each layer's weight gradients is "
+        "exactly 0; in the Swish net none is.",
         UVA_TUTORIAL,
         GradientState(selected=["relu", "swish"], hidden="256x5,128x5"),
-        _check_deep, prefer="fashion_mnist"),
+        _check_deep, prefer="fashion_mnist", lead="dead_zero", asides=(("norms", _aside_deep_norms),)),
 )}
 
 

@@ -36,6 +36,10 @@ def _success(at) -> str:
     return " ".join(s.value for s in at.success)
 
 
+def _preset(at, key: str) -> None:
+    at.pills(key="gf_preset_pick").set_value(key).run()
+
+
 @pytest.fixture(scope="module")
 def page():
     at = open_page(PAGE)
@@ -57,12 +61,13 @@ def test_default_page_draws_every_chart_from_real_gradients(page):
     assert fig["data"][0]["x"] == ["L1 64→512", "L2 512→256", "L3 256→256", "L4 256→128", "L5 128→10"]
     hist = _traces(page, "grad_hist")
     assert len(hist) == 3 * 5  # rows = activations, columns = layers
-    assert len(page.dataframe[0].value) == 3
+    assert len(page.table[0].value) == 3
+    assert "—" not in page.table[0].value.to_string(), "every cell measured"
     assert _query(page) == {}
 
 
 def test_vanishing_gradients_preset(page):
-    page.button(key="gf_preset_vanishing").click().run()
+    _preset(page, "vanishing")
     assert_clean(page)
     norms = _norms(page)
     sig, relu = norms["sigmoid()"], norms["relu()"]
@@ -74,7 +79,7 @@ def test_vanishing_gradients_preset(page):
 
 
 def test_dead_relu_preset(page):
-    page.button(key="gf_preset_dead_relu").click().run()
+    _preset(page, "dead_relu")
     assert_clean(page)
     norms = _norms(page)
     assert norms["relu()"] == [0.0] * 5
@@ -84,26 +89,38 @@ def test_dead_relu_preset(page):
                                     "leaky_relu(negative_slope=0.3)")]
     assert 0 < firsts[0] < firsts[1] < firsts[2], "gradients flow again, more with a larger slope"
     dead = [t for t in _traces(page, "dead") if t["meta"]["activation"] == "relu()"][0]
-    assert dead["y"] == [100.0] * 4
+    assert dead["y"] == [3] * 4 and dead["meta"]["sizes"] == [3] * 4, "every unit of every layer is dead"
     assert "Measured" in _success(page)
     assert page.checkbox(key="gf_bias_on").value is True and page.number_input(key="gf_bias").value == -8
 
 
+def _series(fig: dict) -> set[str]:
+    return {(t.get("meta") or {}).get("series") for t in fig["data"]}
+
+
+def _infos(at) -> str:
+    return " ".join(i.value for i in at.info)
+
+
 def test_zero_init_symmetry_preset(page):
-    page.button(key="gf_preset_zero_init").click().run()
+    _preset(page, "zero_init")
     assert_clean(page)
+    assert "first_weights" in _series(figures(page)[0]), "the lesson (the symmetry heatmaps) comes first"
     heat = _traces(page, "first_weights")
     zero, contrast = heat
     assert zero["meta"]["identical"] is True and contrast["meta"]["identical"] is False
-    rows = zero["z"]
-    assert len(rows) == 5 and all(r == pytest.approx(rows[0], rel=1e-4, abs=1e-15) for r in rows)
+    # Exact zeros drawn as zeros (white, written "0"), not rounding noise on a ±1e-8 colour scale.
+    assert zero["z"] == [[0.0, 0.0]] * 5 and zero["text"] == [["0", "0"]] * 5 and zero["meta"]["all_zero"]
+    assert all(0 < abs(v) < 1e-6 for row in zero["meta"]["raw"] for v in row), "what float32 stored"
+    assert zero["zmax"] == 1.0 and zero["showscale"] is False
     assert any(r != pytest.approx(contrast["z"][0]) for r in contrast["z"][1:])
     assert "still identical" in _success(page)
+    assert "float rounding of 0" in _infos(page), "the near-empty norm chart is explained beside it"
     assert _query(page)["init"] == "zeros"
 
 
 def test_fashion_mnist_net_at_init_preset(page):
-    page.button(key="gf_preset_fashion_init").click().run()
+    _preset(page, "fashion_init")
     assert_clean(page)
     norms = _norms(page)
     assert len(norms) == 9
@@ -117,17 +134,25 @@ def test_fashion_mnist_net_at_init_preset(page):
 
 
 def test_deep_relu_vs_swish_preset(page):
-    page.button(key="gf_preset_deep_relu_swish").click().run()
+    _preset(page, "deep_relu_swish")
     assert_clean(page)
-    dead = {t["meta"]["activation"]: t["meta"]["counts"] for t in _traces(page, "dead")}
-    assert len(dead["relu()"]) == 10 and sum(dead["relu()"]) > 0
-    assert sum(dead["relu()"][5:]) > sum(dead["relu()"][:3]), "deeper layers lose more units"
-    assert dead["swish(beta=1.0)"] == [0] * 10
+    lead = figures(page)[0]
+    assert {"dead", "zero_grad"} <= _series(lead), "the lesson (dead units, exact zeros) comes first"
+    dead = {t["meta"]["activation"]: t for t in lead["data"] if t["meta"]["series"] == "dead"}
+    relu, swish = dead["relu()"], dead["swish(beta=1.0)"]
+    assert len(relu["y"]) == 10 and sum(relu["y"]) > 0 and relu["y"] == relu["meta"]["counts"]
+    assert sum(relu["y"][5:]) > sum(relu["y"][:3]), "deeper layers lose more units"
+    assert swish["y"] == [0] * 10 and swish["text"] == ["0"] * 10, "zeros drawn and labelled as zeros"
+    assert lead["layout"]["yaxis"]["title"]["text"] == "units (count)" and lead["layout"]["yaxis"]["tickformat"] == "d"
+    zero = {t["meta"]["activation"]: t for t in lead["data"] if t["meta"]["series"] == "zero_grad"}
+    assert max(zero["relu()"]["y"]) > 50 and zero["swish(beta=1.0)"]["y"] == [0.0] * 11
     assert "Measured" in _success(page)
+    aside = _infos(page)
+    assert "Why Swish's lines sit lower" in aside and "0.70 for ReLU" in aside and "0.50 for Swish" in aside
 
 
 def test_changing_a_setting_updates_the_link_and_the_chart(page):
-    page.button(key="gf_preset_vanishing").click().run()
+    _preset(page, "vanishing")
     before = _norms(page)["sigmoid()"]
     page.number_input(key="gf_seed").set_value(3).run()
     assert_clean(page)
@@ -189,3 +214,16 @@ def test_custom_formula_and_variants_from_the_sidebar():
     at.text_input(key="gf_hidden").input("abc").run()
     assert_clean(at)
     assert any("cannot read" in e.value for e in at.error)
+
+
+def test_missing_values_read_as_a_dash_and_counts_sit_on_count_axes():
+    at = open_page(PAGE, {"data": "moons", "act": "relu,tanh", "hidden": "8,8"})
+    neurons = _fig(at, "saturated")
+    assert neurons["layout"]["yaxis"]["title"]["text"] == "units (count)"
+    assert [t["y"] for t in neurons["data"] if t["meta"]["series"] == "dead"] == [
+        t["meta"]["counts"] for t in neurons["data"] if t["meta"]["series"] == "dead"]
+    at.text_input(key="gf_hidden").input("").run()  # no hidden layer: nothing to count
+    assert_clean(at)
+    table = at.table[0].value
+    assert (table["dead units"] == "—").all() and (table["saturated %"] == "—").all()
+    assert "None" not in table.to_string() and "nan" not in table.to_string()

@@ -118,7 +118,7 @@ def test_training_lab_charts_grow_live_and_results_appear(page, app_url):
 def test_gradient_flow_preset_shows_vanishing_gradients(page, app_url):
     page.goto(f"{app_url}/gradient-flow")
     wait_for_app(page)
-    page.get_by_role("button", name="Vanishing gradients").click()
+    page.get_by_role("radio", name="Vanishing gradients").click()
     page.wait_for_function(f"""() => {{
         const p = document.querySelector('{PLOT}');
         return p && p._fullData && p._fullData.some(t => (t.name || '').includes('Sigmoid'))

@@ -1,0 +1,123 @@
+"""Every page readable on a classroom projector (1280×720) and at 150 % browser zoom, in real Chromium.
+
+- No button's or table header's text is clipped: for every button and table header (and everything inside
+  them) the text fits, i.e. its scroll width does not exceed its client width.
+- Each gradient-flow preset puts the evidence of its own lesson first: the first chart on the page is the
+  lesson's chart, and it lies entirely within the first 1280×720 screen.
+
+Zoom is emulated as the browser does it: the page sees a 1.5× smaller viewport at 1.5 device pixels per
+CSS pixel.  Screenshots of every view go to test-artifacts/readable/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from actviz.views.lessons import GRADIENT_PRESETS
+from tests.system.browser_helpers import ARTIFACTS
+from tests.system.test_browser import PLOT, no_exceptions, wait_for_app
+from ui.pages import PAGES
+
+pytestmark = pytest.mark.browser
+
+SCREEN = (1280, 720)
+ZOOMS = (1.0, 1.5)
+SHOTS = ARTIFACTS / "readable"
+
+CLIPPED_JS = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('button, button *, th, th *')) {
+    if (el.offsetParent === null || !(el.innerText || '').trim()) continue;
+    if (el.scrollWidth > el.clientWidth + 1)
+      out.push(`${el.tagName} "${el.innerText.trim().slice(0, 60)}": ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return out; }"""
+
+# The first chart of the page: its position and the series (trace meta) it draws.
+FIRST_CHART_JS = f"""() => {{
+  const p = document.querySelector('[data-testid="stMain"] {PLOT}');
+  if (!p || !p.data) return null;
+  const r = p.getBoundingClientRect();
+  return {{top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+           series: [...new Set(p.data.map(t => (t.meta || {{}}).series).filter(Boolean))]}}; }}"""
+
+# What each preset's lesson chart draws (see GradientPreset.lead).
+LESSON_SERIES = {"norms": {"grad_norm"}, "symmetry": {"first_weights"}, "dead_zero": {"dead", "zero_grad"}}
+
+
+@pytest.fixture
+def screen(chromium, request):
+    """A page at 1280×720 seen at the zoom given by the test's ``zoom`` parameter."""
+    zoom = request.param
+    context = chromium.new_context(viewport={"width": round(SCREEN[0] / zoom), "height": round(SCREEN[1] / zoom)},
+                                   device_scale_factor=zoom)
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
+    pg.zoom = zoom
+    yield pg
+    context.close()
+
+
+def _settle(page) -> None:
+    wait_for_app(page)
+    page.wait_for_timeout(800)  # fonts and charts laid out
+    wait_for_app(page)
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}@{int(page.zoom * 100)}.png"))
+
+
+def _assert_nothing_clipped(page, where: str) -> None:
+    clipped = page.evaluate(CLIPPED_JS)
+    assert not clipped, f"{where} at {page.zoom:.0%} zoom: " + "; ".join(clipped)
+
+
+@pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
+@pytest.mark.parametrize("info", PAGES, ids=lambda p: p.url_path)
+def test_no_clipped_button_or_header_text(screen, app_url, info):
+    screen.goto(f"{app_url}/{'' if info.default else info.url_path}")
+    _settle(screen)
+    screen.wait_for_timeout(1500)
+    no_exceptions(screen)
+    _assert_nothing_clipped(screen, info.title)
+    _shot(screen, info.url_path)
+
+
+@pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
+def test_gradient_flow_presets_lead_with_their_lesson(screen, app_url):
+    screen.goto(f"{app_url}/gradient-flow")
+    _settle(screen)
+    for key, preset in GRADIENT_PRESETS.items():
+        screen.get_by_role("radio", name=preset.title, exact=True).click()
+        screen.wait_for_url(f"**preset={key}*", timeout=60_000)
+        expected = LESSON_SERIES[preset.lead]
+        screen.wait_for_function(f"() => {{ const c = ({FIRST_CHART_JS})(); return c && "
+                                 f"{sorted(expected)}.every(s => c.series.includes(s)); }}", timeout=60_000)
+        _settle(screen)
+        no_exceptions(screen)
+        _assert_nothing_clipped(screen, f"gradient flow, {preset.title}")
+        _shot(screen, f"gradient-flow-{key}")
+        if screen.zoom == 1.0:  # the lesson chart is on the projector's first screen, whole
+            chart = screen.evaluate(FIRST_CHART_JS)
+            assert expected <= set(chart["series"]), (key, chart["series"])
+            assert 0 <= chart["top"] and chart["bottom"] <= SCREEN[1], (key, chart)
+            assert chart["right"] <= SCREEN[0], (key, chart)
+
+
+@pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
+def test_training_lab_results_are_readable(screen, app_url):
+    screen.goto(f"{app_url}/training-lab")
+    _settle(screen)
+    epochs = screen.get_by_label("Epochs")
+    epochs.fill("5")
+    epochs.press("Enter")
+    _settle(screen)
+    screen.get_by_role("button", name="Start training").click()
+    screen.get_by_role("heading", name="Results").wait_for(timeout=120_000)
+    _settle(screen)
+    no_exceptions(screen)
+    _assert_nothing_clipped(screen, "training lab with results")
+    _shot(screen, "training-lab-results")
