@@ -133,8 +133,18 @@ def grad_hist_figure(reports: Sequence[GradientReport], layer_names: Sequence[st
     return fig
 
 
+ACT_HIST_TITLE = "Activation outputs f(z) per hidden layer (this batch, share of outputs in %)"
+NEURON_TITLE = "Dead, saturated and silent units"
+
+
+def _title(fig: go.Figure, title: str | None) -> None:
+    """A figure title, for pages that do not put a heading above the chart (the gradient-flow page does)."""
+    if title:
+        fig.update_layout(title={"text": title, "font": {"size": 15}}, margin={"t": 70})
+
+
 def activation_hist_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str],
-                           max_cols: int = 4) -> go.Figure:
+                           max_cols: int = 4, title: str | None = ACT_HIST_TITLE) -> go.Figure:
     """Post-activation values for the batch, one panel per hidden layer, one step line per activation.
 
     A spike of exact zeros (ReLU) would flatten every other curve, so when one bin towers over the rest
@@ -172,6 +182,7 @@ def activation_hist_figure(reports: Sequence[GradientReport], hidden_names: Sequ
                                    xanchor="left", font={"size": 10, "color": colour(i)}, row=row, col=col)
     fig.update_layout(height=260 * rows + 90, legend=_legend_below(-0.08 if rows > 1 else -0.2),
                       margin={"l": 60, "r": 20, "t": 40, "b": 50})
+    _title(fig, title)
     fig.update_xaxes(tickfont={"size": 9})
     fig.update_yaxes(tickfont={"size": 9}, rangemode="tozero")
     return fig
@@ -241,7 +252,7 @@ def _percent_text(v: float) -> str:
 
 
 def neuron_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str],
-                  dead: Sequence[DeadNeurons] | None = None) -> go.Figure:
+                  dead: Sequence[DeadNeurons] | None = None, title: str | None = NEURON_TITLE) -> go.Figure:
     """Bars per hidden layer: dead units (a count, whole training set), saturated and exactly-zero outputs (%)."""
     panels = (["Dead units (whole training set)"] if dead is not None else []) + [
         "Saturated |f′(z)| < ε (this batch)", "Exactly 0 (this batch)"]
@@ -264,6 +275,7 @@ def neuron_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str]
         fig.update_yaxes(title_text="% of outputs", range=[0, 105], row=1, col=first + k + 1)
     fig.update_layout(barmode="group", height=360, legend=_legend_below(-0.18),
                       margin={"l": 60, "r": 20, "t": 40, "b": 50})
+    _title(fig, title and f"{title} (ε = {reports[0].eps:g})" if reports else title)
     fig.update_traces(textfont_size=10, selector={"type": "bar"})
     fig.update_xaxes(tickfont={"size": 10})
     return fig

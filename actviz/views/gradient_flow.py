@@ -333,9 +333,11 @@ def build_view(state: GradientState, data_dir: str | None = None, count_dead: bo
         view.figures["dead_zero"] = network_figures.lesson_dead_figure(
             comparison.reports, comparison.hidden_names, comparison.layer_names, comparison.dead)
     if hidden:
-        view.figures["act_hist"] = network_figures.activation_hist_figure(comparison.reports, comparison.hidden_names)
+        # Titles are the page's headings (FIGURE_TEXT): they wrap, a plotly title does not.
+        view.figures["act_hist"] = network_figures.activation_hist_figure(comparison.reports, comparison.hidden_names,
+                                                                          title=None)
         view.figures["neurons"] = network_figures.neuron_figure(comparison.reports, comparison.hidden_names,
-                                                                comparison.dead)
+                                                                comparison.dead, title=None)
     if sym_reports:
         view.figures["symmetry"] = network_figures.symmetry_figure(sym_reports)
     view.table = summary_table(comparison)
