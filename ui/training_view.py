@@ -120,11 +120,12 @@ def charts(job: JobSnapshot, stacked: bool) -> None:
         for place, metric in zip(places, wanted):
             place.plotly_chart(by_metric[metric], key=f"t_chart_{metric}", config=CONFIG)
     elif chart == "grad_norms":
-        st.plotly_chart(training_lab.live_figures(job, "grad_norms")[0], key="t_chart_grad", config=CONFIG)
+        st.plotly_chart(training_lab.live_figures(job, "grad_norms", 150 if stacked else 260)[0], key="t_chart_grad",
+                        config=CONFIG)
         st.caption("Mean L2 norm of each Linear layer's weight gradient during each epoch. Rows that "
                    "fade towards the input are vanishing gradients.")
     else:
-        figs = training_lab.live_figures(job, "boundary")
+        figs = training_lab.live_figures(job, "boundary", 150 if stacked else 300)
         if figs:
             st.plotly_chart(figs[0], key="t_chart_boundary", config=CONFIG)
         else:

@@ -66,8 +66,9 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
     return fig
 
 
-def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str]) -> go.Figure:
-    """Per-layer weight-gradient norm over epochs, one heatmap per activation (log colour scale)."""
+def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str], row_height: int = 260) -> go.Figure:
+    """Per-layer weight-gradient norm over epochs, one heatmap per activation (log colour scale); the
+    x-axis title only under the bottom row, so no title overlaps the next row's panel titles."""
     n = max(1, len(runs))
     cols = min(3, n)
     rows = math.ceil(n / cols)
@@ -91,13 +92,15 @@ def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str]) 
             row=i // cols + 1, col=i % cols + 1)
     fig.update_layout(title={"text": "Gradient norm per layer over training (input layer at the bottom)",
                              "font": {"size": 15}},
-                      height=260 * rows + 60, margin={"l": 60, "r": 10, "t": 60, "b": 30})
-    fig.update_xaxes(title_text="epoch")
+                      height=row_height * rows + 70, margin={"l": 60, "r": 10, "t": 60, "b": 40})
+    for i in range(n):
+        if i + cols >= n:  # nothing below this panel
+            fig.update_xaxes(title_text="epoch", title_standoff=2, row=i // cols + 1, col=i % cols + 1)
     return fig
 
 
 def boundary_figure(runs: Sequence[RunProgress], xs: Sequence[float], ys: Sequence[float],
-                    points_x: np.ndarray, points_y: np.ndarray) -> go.Figure:
+                    points_x: np.ndarray, points_y: np.ndarray, row_height: int = 300) -> go.Figure:
     """Decision regions of each activation's net with the data points (as TensorFlow Playground does)."""
     n = max(1, len(runs))
     cols = min(3, n)
@@ -123,7 +126,7 @@ def boundary_figure(runs: Sequence[RunProgress], xs: Sequence[float], ys: Sequen
                                      name=f"class {cls}", showlegend=i == 0, legendgroup=f"c{cls}",
                                      meta={"run": i, "series": "points"}, hoverinfo="skip"), row=row, col=col)
     fig.update_layout(title={"text": "Decision boundary on the test points", "font": {"size": 15}},
-                      height=300 * rows + 60, margin={"l": 30, "r": 10, "t": 60, "b": 30})
+                      height=row_height * rows + 60, margin={"l": 30, "r": 10, "t": 60, "b": 30})
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return fig

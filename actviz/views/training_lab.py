@@ -364,12 +364,13 @@ def live_figures(job: JobSnapshot, chart: str, height: int = 330) -> list[Any]:
     """The figures of one chart group of a job (``curves``, ``grad_norms`` or ``boundary``), built once
     per job version and shared by every session watching it (thirty students polling the same job
     every second cost one build per update).  Curves are drawn ``height`` px high without a legend: the
-    page's race strip is their key."""
+    page's race strip is their key; grids of panels get ``height`` px per row."""
     if chart == "curves":
         return [training_figures.metric_figure(job.runs, metric, title, ytitle, job.config.epochs, height=height,
                                                legend=False)
                 for metric, title, ytitle in training_figures.METRICS]
+    # Grids of panels: ``height`` is then the height of one row of panels.
     if chart == "grad_norms":
-        return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config))]
+        return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config), row_height=height)]
     data = boundary_data(job.config)
-    return [] if data is None else [training_figures.boundary_figure(job.runs, *data)]
+    return [] if data is None else [training_figures.boundary_figure(job.runs, *data, row_height=height)]

@@ -1,0 +1,132 @@
+"""The training lab in a real headless Chromium at a projector's 1280×720: what is on screen after Start,
+the network view, Replay, and a teacher's locked and hidden controls."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.system.browser_helpers import ARTIFACTS
+from tests.system.test_browser import PLOT, no_exceptions, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+PROJECTOR = {"width": 1280, "height": 720}
+SMALL = "hidden=4,3&act=relu,tanh&epochs={epochs}&seed=3"
+
+# Points drawn in the train-loss chart (plotly.js keeps the decoded traces in _fullData).
+POINTS_JS = """() => {
+    const plot = document.querySelector('.st-key-t_chart_train_loss .js-plotly-plot');
+    return plot && plot._fullData ? plot._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1; }"""
+
+# For every chart on screen: does its legend's box intersect an axis title's box?
+LEGEND_OVERLAPS_JS = f"""() => Array.from(document.querySelectorAll('{PLOT}')).flatMap(p => {{
+    const legend = p.querySelector('g.legend');
+    if (!legend) return [];
+    const a = legend.getBoundingClientRect();
+    return Array.from(p.querySelectorAll('.g-xtitle, .g-ytitle')).filter(t => {{
+        const b = t.getBoundingClientRect();
+        return b.width > 0 && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    }}).map(t => t.textContent); }})"""
+
+
+@pytest.fixture
+def projector(chromium):
+    context = chromium.new_context(viewport=PROJECTOR)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    context.close()
+
+
+def box(page, selector: str) -> dict:
+    element = page.locator(selector).first
+    element.wait_for(timeout=60_000)
+    return element.bounding_box()
+
+
+def wait_locked(page, key: str) -> None:
+    page.wait_for_function(f"""() => {{ const e = document.querySelector('.st-key-{key}');
+        return e && getComputedStyle(e).pointerEvents === 'none'; }}""", timeout=30_000)
+
+
+def on_screen(b: dict) -> bool:
+    return b is not None and b["y"] >= 0 and b["y"] + b["height"] <= PROJECTOR["height"] + 1 and \
+        b["x"] + b["width"] <= PROJECTOR["width"] + 1
+
+
+def start(page, app_url: str, epochs: int) -> None:
+    page.goto(f"{app_url}/training-lab?{SMALL.format(epochs=epochs)}")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+
+
+def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen(projector, app_url):
+    page = projector
+    start(page, app_url, epochs=6)
+    page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=120_000)
+    for key in ("t_chart_train_loss", "t_chart_test_acc"):
+        assert on_screen(box(page, f".st-key-{key} .js-plotly-plot")), f"{key} is below the fold"
+    page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(500)
+    image = box(page, '[data-testid="stImage"] img')
+    assert on_screen(image) and image["width"] > 350, image
+    for key in ("t_chart_train_loss", "t_chart_test_acc"):
+        assert on_screen(box(page, f".st-key-{key} .js-plotly-plot"))
+    chips = page.locator(".av-chip")
+    assert chips.count() == 2 and on_screen(chips.first.bounding_box())
+    assert page.evaluate(LEGEND_OVERLAPS_JS) == []
+    no_exceptions(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lab_projector.png"))
+
+
+def test_replay_plays_a_finished_race_again_at_the_chosen_pace(projector, app_url):
+    page = projector
+    start(page, app_url, epochs=8)
+    page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
+    wait_for_app(page)
+    full = page.evaluate(POINTS_JS)
+    page.get_by_role("button", name="Replay").click()
+    page.get_by_text("Replaying").first.wait_for(timeout=30_000)
+    page.wait_for_function(f"(n) => {{ const k = ({POINTS_JS})(); return k >= 0 && k < n; }}", arg=full,
+                           timeout=30_000)
+    early = page.evaluate(POINTS_JS)
+    page.wait_for_function(f"(n) => ({POINTS_JS})() > n", arg=early, timeout=40_000)  # it grows as it plays
+    page.get_by_text("Finished").first.wait_for(timeout=60_000)  # and ends where the race ended
+    page.wait_for_function(f"(n) => ({POINTS_JS})() === n", arg=full, timeout=30_000)
+    no_exceptions(page)
+
+
+def test_a_lesson_link_greys_out_locked_controls_and_hides_others(projector, app_url):
+    page = projector
+    page.goto(f"{app_url}/training-lab?lr=0.05&lock=lr,act&hide=opt,preset")
+    wait_for_app(page)
+    wait_locked(page, "t_lr")
+    lr = page.locator(".st-key-t_lr")
+    assert lr.is_visible()
+    assert float(lr.evaluate("e => getComputedStyle(e).opacity")) < 0.7
+    assert not page.locator(".st-key-t_opt").is_visible()
+    assert not page.locator(".st-key-t_preset_choice").is_visible()
+    assert page.get_by_text("Fixed by this lesson").count() == 1
+    # A student reaching the box with the keyboard cannot keep a change: it snaps back to the lesson's value.
+    field = lr.locator("input")
+    field.focus()
+    field.fill("0.5")
+    field.press("Enter")
+    page.wait_for_timeout(1500)
+    wait_for_app(page)
+    assert float(page.locator(".st-key-t_lr input").input_value()) == pytest.approx(0.05)
+    hidden = page.locator(".st-key-t_hidden input")
+    assert hidden.is_visible() and hidden.is_editable()  # what the lesson leaves open stays open
+    no_exceptions(page)
+
+
+def test_the_gallery_takes_the_same_lesson_links(projector, app_url):
+    page = projector
+    page.goto(f"{app_url}/gallery?act=swish&lock=act&hide=xmin,xmax")
+    wait_for_app(page)
+    wait_locked(page, "g_act")
+    assert not page.locator(".st-key-g_xmin").is_visible() and not page.locator(".st-key-g_xmax").is_visible()
+    no_exceptions(page)
