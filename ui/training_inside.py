@@ -11,6 +11,9 @@ from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import training_lab
 
 RESULT_COLUMNS = {
+    "test R²": st.column_config.NumberColumn(format="%.4f", help="1 − (sum of squared errors) / (sum of squares "
+                                                                 "around the mean) on the test split."),
+    "test RMSE": st.column_config.NumberColumn(format="%.4g"),
     "test accuracy": st.column_config.NumberColumn(
         format="percent", help="Test accuracy of the weights each run keeps: with early stopping those of its best "
                                "validation epoch (as the UvA Deep Learning tutorial 3 reloads its best checkpoint)."),
@@ -24,9 +27,14 @@ def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     if job.status not in FINISHED or not any(r.history for r in job.runs):
         return
     st.subheader("Results")
-    st.dataframe(training_figures.results_table(job.runs), hide_index=True, column_config=RESULT_COLUMNS)
+    st.dataframe(training_figures.results_table(job.runs, training_lab.task_of(job.config)), hide_index=True,
+                 column_config=RESULT_COLUMNS)
     st.caption("One row per run, best first. Dead neurons: hidden units whose output is exactly 0 for every "
                "training sample.")
+    confusion = training_lab.confusion_view(job)
+    if confusion is not None:
+        st.plotly_chart(training_figures.confusion_figure(*confusion, row_height=200 + 12 * len(confusion[2])),
+                        key="t_confusion", config={"displaylogo": False})
     c1, c2 = st.columns(2)
     c1.download_button("Download all metrics (CSV)", training_lab.metrics_csv(job),
                        file_name=f"actviz_metrics_{job.id[:6]}.csv", mime="text/csv", key="t_dl_csv",

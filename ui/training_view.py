@@ -92,7 +92,7 @@ def race_strip(job: JobSnapshot) -> None:
         frac = lab_jobs.bar_fraction(r, job.config.epochs)
         acc, what = lab_jobs.accuracy(r)
         text = html.escape(lab_jobs.run_line(r, job.config.epochs))
-        tip = html.escape(f"{r.label}: {what} {acc:.2%}" if acc is not None else r.label)
+        tip = html.escape(f"{r.label}: {what} {lab_jobs.score_text(acc, what)}" if acc is not None else r.label)
         chips.append(f'<div class="av-chip" title="{tip}" data-run="{i}" data-progress="{frac:.4f}" '
                      f'data-status="{html.escape(lab_jobs.run_status(r))}">'
                      f'<span class="av-sw" style="background:{colour(i)}"></span>{text}'
@@ -114,8 +114,10 @@ def charts(job: JobSnapshot, stacked: bool) -> None:
     if chart in ("curves", "test_loss"):
         height = (200 if chart == "curves" else 400) if stacked else 300
         figs = training_lab.live_figures(job, "curves", height)
-        by_metric = {m: f for (m, _, _), f in zip(training_figures.METRICS, figs, strict=True)}
-        wanted = list(by_metric) if not stacked else ["train_loss", "test_acc"] if chart == "curves" else ["test_loss"]
+        metrics = training_figures.metrics_for(training_lab.task_of(job.config))
+        by_metric = {m: f for (m, _, _), f in zip(metrics, figs, strict=True)}
+        score = metrics[-1][0]  # test accuracy, or test R² for regression
+        wanted = list(by_metric) if not stacked else ["train_loss", score] if chart == "curves" else ["test_loss"]
         places = [st.container() for _ in wanted] if stacked else st.columns(len(wanted))
         for place, metric in zip(places, wanted):
             place.plotly_chart(by_metric[metric], key=f"t_chart_{metric}", config=CONFIG)

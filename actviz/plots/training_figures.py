@@ -16,6 +16,13 @@ from actviz.training.config import RunProgress
 
 METRICS = (("train_loss", "Train loss", "loss"), ("test_loss", "Test loss", "loss"),
            ("test_acc", "Test accuracy", "accuracy"))
+REGRESSION_METRICS = (("train_loss", "Train loss (MSE)", "loss"), ("test_loss", "Test loss (MSE)", "loss"),
+                      ("test_r2", "Test R²", "R²"))
+
+
+def metrics_for(task: str) -> tuple[tuple[str, str, str], ...]:
+    """The three live charts of a task: the losses and test accuracy, or test R² for regression."""
+    return REGRESSION_METRICS if task == "regression" else METRICS
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:
@@ -52,15 +59,19 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
                                      marker={"size": 6}, meta={"run": i, "series": metric},
                                      hovertemplate="epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"))
     fig.update_layout(title={"text": title, "font": {"size": 14}, "y": 0.98, "yanchor": "top"}, height=height,
-                      margin={"l": 54, "r": 10, "t": 30, "b": 90 if legend else 36}, hovermode="x unified",
-                      showlegend=legend,
-                      legend={"orientation": "h", "yanchor": "top", "yref": "container", "y": 0.16, "x": 0})
+                      margin={"l": 54, "r": 10, "t": 30, "b": 100 if legend else 36}, hovermode="x unified",
+                      showlegend=legend,  # at the very bottom of the figure, below the x-axis title
+                      legend={"orientation": "h", "yanchor": "bottom", "yref": "container", "y": 0.0, "x": 0})
     fig.update_xaxes(title_text="epoch", rangemode="tozero", title_standoff=4)
     if max_epochs:
         fig.update_xaxes(range=[0, max_epochs])
     fig.update_yaxes(title_text=y_title)
     if metric.endswith("acc"):
         fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    elif metric.endswith("r2"):  # R² is at most 1; a bad fit goes below 0, so only the top is fixed
+        values = [getattr(h, metric, math.nan) for r in runs for h in r.history]
+        low = min([v for v in values if v is not None and math.isfinite(v)] + [0.0])
+        fig.update_yaxes(range=[max(low, -1.0) - 0.05, 1.02])
     else:
         fig.update_yaxes(rangemode="tozero")
     return fig
@@ -138,20 +149,23 @@ def _gated(key: str) -> bool:
     return name in activations.REGISTRY and activations.get(name).gated
 
 
-def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
-    """The results table (as the UvA Deep Learning tutorial 3 reports it): one row per activation,
-    sorted by test accuracy (best first)."""
+def results_table(runs: Sequence[RunProgress], task: str = "classification") -> pd.DataFrame:
+    """The results table (as the UvA Deep Learning tutorial 3 reports it): one row per run, best first —
+    by test accuracy, or for regression by test R² (with the test RMSE beside it)."""
     rows = []
+    regression = task == "regression"
     for r in runs:
         s = r.summary or {}
         last_acc = r.history[-1].test_acc if r.history else None
         learned = s.get("learned") or {}
+        score = ({"test R²": s.get("test_r2", getattr(r.history[-1], "test_r2", None) if r.history else None),
+                  "test RMSE": s.get("test_rmse")} if regression else {"test accuracy": s.get("test_acc", last_acc)})
         rows.append({
             "activation": r.label + (" — gated layers: act(a)·b" if _gated(r.key) else ""),
             "status": str(getattr(r.status, "value", r.status)).replace("_", " "),
-            "test accuracy": s.get("test_acc", last_acc),
+            **score,
             "best epoch": s.get("best_epoch"),
-            "best val accuracy": s.get("best_val_acc"),
+            **({} if regression else {"best val accuracy": s.get("best_val_acc")}),
             "epochs run": len(r.history),
             "s / epoch": s.get("seconds_per_epoch"),
             "dead neurons": s.get("dead_fraction"),
@@ -161,8 +175,40 @@ def results_table(runs: Sequence[RunProgress]) -> pd.DataFrame:
         })
     df = pd.DataFrame(rows)
     if not df.empty:
-        df = df.sort_values("test accuracy", ascending=False, na_position="last", kind="stable")
+        df = df.sort_values("test R²" if regression else "test accuracy", ascending=False, na_position="last",
+                            kind="stable")
     return df.reset_index(drop=True)
+
+
+def confusion_figure(labels: Sequence[str], matrices: Sequence[Sequence[Sequence[int]]],
+                     class_names: Sequence[str], row_height: int = 260) -> go.Figure:
+    """Each run's test confusion matrix as a heatmap of counts (rows = true class, columns = predicted),
+    the count written in every cell; the title of each panel gives its accuracy (trace / sum)."""
+    n = max(1, len(matrices))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    titles = []
+    for label, m in zip(labels, matrices, strict=True):
+        a = np.asarray(m, dtype=float)
+        acc = float(np.trace(a) / a.sum()) if a.sum() else math.nan
+        titles.append(f"{label}: {acc:.1%} correct")
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
+                        vertical_spacing=0.2 if rows > 1 else 0.1)
+    names = [str(c) for c in class_names]
+    k = len(names)
+    for i, m in enumerate(matrices):
+        a = np.asarray(m, dtype=np.int64)
+        fig.add_trace(go.Heatmap(
+            z=a, x=names, y=names, colorscale="Blues", showscale=False, zmin=0, texttemplate="%{z}",
+            meta={"run": i, "series": "confusion"},
+            hovertemplate="true %{y}, predicted %{x}: %{z} test samples<extra>" + labels[i] + "</extra>"),
+            row=i // cols + 1, col=i % cols + 1)
+    fig.update_yaxes(autorange="reversed", type="category", title_text="true class", title_standoff=2)
+    fig.update_xaxes(type="category", title_text="predicted", title_standoff=2, side="bottom")
+    fig.update_layout(title={"text": "Test confusion matrices (counts; rows = true class)", "font": {"size": 15}},
+                      height=row_height * rows + 70 + 8 * max(0, k - 4),
+                      margin={"l": 60, "r": 10, "t": 70, "b": 40})
+    return fig
 
 
 def history_frame(runs: Sequence[RunProgress]) -> pd.DataFrame:

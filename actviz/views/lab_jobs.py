@@ -76,17 +76,27 @@ def bar_fraction(r: RunProgress, epochs: int) -> float:
 
 
 def accuracy(r: RunProgress) -> tuple[float | None, str]:
-    """The one accuracy a run reports, and what it is: while training the last epoch's test accuracy;
-    once finished the summary's (for an early-stopped run, the weights it keeps: the best epoch's)."""
+    """The one score a run reports, and what it is: while training the last epoch's test accuracy (test R²
+    for regression); once finished the summary's (for an early-stopped run, that of the weights it keeps:
+    its best epoch's)."""
     s = r.summary or {}
-    if run_status(r) not in ("pending", "running") and isinstance(s.get("test_acc"), (int, float)):
-        best = s.get("best_epoch")
-        if run_status(r) == "early_stopped" and best:
-            return float(s["test_acc"]), f"test accuracy at the best validation epoch, {best}"
-        return float(s["test_acc"]), "test accuracy"
-    if r.history and math.isfinite(r.history[-1].test_acc):
-        return r.history[-1].test_acc, f"test accuracy after epoch {r.history[-1].epoch}"
+    finished = run_status(r) not in ("pending", "running")
+    for key, name in (("test_acc", "test accuracy"), ("test_r2", "test R²")):
+        if finished and isinstance(s.get(key), (int, float)) and math.isfinite(s[key]):
+            best = s.get("best_epoch")
+            if run_status(r) == "early_stopped" and best:
+                return float(s[key]), f"{name} at the best validation epoch, {best}"
+            return float(s[key]), name
+    for key, name in (("test_acc", "test accuracy"), ("test_r2", "test R²")):
+        value = getattr(r.history[-1], key, math.nan) if r.history else math.nan
+        if value is not None and math.isfinite(value):
+            return float(value), f"{name} after epoch {r.history[-1].epoch}"
     return None, ""
+
+
+def score_text(value: float, what: str) -> str:
+    """``95.1%`` for an accuracy, ``R² 0.953`` for a regression score."""
+    return f"R² {value:.3f}" if "R²" in what else f"{value:.1%}"
 
 
 def run_line(r: RunProgress, epochs: int) -> str:
@@ -94,9 +104,9 @@ def run_line(r: RunProgress, epochs: int) -> str:
     (``Tanh · 81.0% · stopped early at epoch 8``).  The job's epoch counter is on the status line."""
     status = run_status(r)
     parts = [r.label]
-    acc, _ = accuracy(r)
+    acc, what = accuracy(r)
     if acc is not None:
-        parts.append(f"{acc:.1%}")
+        parts.append(score_text(acc, what))
     if status not in ("running", "done"):
         word = RUN_WORDS.get(status, status)
         if r.history and status not in ("pending",) and len(r.history) < epochs:

@@ -299,6 +299,22 @@ def boundary_data(cfg: TrainConfig) -> tuple[list[float], list[float], np.ndarra
     return xs, ys, ds.x_test.numpy(), ds.y_test.numpy()
 
 
+def task_of(cfg: TrainConfig) -> str:
+    """``classification`` or ``regression`` (a dataset spec without a task is a classification)."""
+    return getattr(cfg.dataset, "task", "classification")
+
+
+def confusion_view(job: JobSnapshot) -> tuple[list[str], list[Any], list[str]] | None:
+    """(run labels, their test confusion matrices, class names) for a finished classification job whose
+    engine reported them; None otherwise."""
+    runs = [r for r in job.runs if isinstance((r.summary or {}).get("confusion"), list)]
+    if not runs or task_of(job.config) == "regression":
+        return None
+    ds = datasets.load(job.config.dataset)
+    names = list(getattr(ds, "class_names", ()) or range(len(runs[0].summary["confusion"])))
+    return [r.label for r in runs], [r.summary["confusion"] for r in runs], [str(n) for n in names]
+
+
 def metrics_csv(job: JobSnapshot) -> str:
     buf = io.StringIO()
     training_figures.history_frame(job.runs).to_csv(buf, index=False, float_format="%.6g")
@@ -368,7 +384,7 @@ def live_figures(job: JobSnapshot, chart: str, height: int = 330) -> list[Any]:
     if chart == "curves":
         return [training_figures.metric_figure(job.runs, metric, title, ytitle, job.config.epochs, height=height,
                                                legend=False)
-                for metric, title, ytitle in training_figures.METRICS]
+                for metric, title, ytitle in training_figures.metrics_for(task_of(job.config))]
     # Grids of panels: ``height`` is then the height of one row of panels.
     if chart == "grad_norms":
         return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config), row_height=height)]

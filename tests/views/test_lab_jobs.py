@@ -95,3 +95,18 @@ def test_replay_walks_the_recorded_epochs_at_the_chosen_pace():
 def test_created_time_converts_a_monotonic_clock():
     snap = job(created=50.0)
     assert lab_jobs.wall_clock(snap, now_wall=1000.0, now_mono=80.0) == 970.0
+
+
+def test_a_regression_run_reports_its_r2():
+    import math
+
+    rec = EpochRecord(3, 0.2, math.nan, 0.3, math.nan, 0.25, math.nan, 0.01)
+    object.__setattr__(rec, "test_r2", 0.912) if hasattr(rec, "test_r2") else None
+    running = RunProgress("Tanh", "tanh", RunStatus.RUNNING, history=[rec])
+    if hasattr(rec, "test_r2"):
+        assert lab_jobs.accuracy(running) == (0.912, "test R² after epoch 3")
+    done = RunProgress("Tanh", "tanh", RunStatus.DONE, history=[rec], summary={"test_r2": 0.9531, "test_rmse": 0.2})
+    value, what = lab_jobs.accuracy(done)
+    assert (value, what) == (0.9531, "test R²")
+    assert lab_jobs.run_line(done, 3) == "Tanh · R² 0.953"
+    assert lab_jobs.score_text(0.5, "test accuracy") == "50.0%"
