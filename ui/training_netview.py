@@ -46,11 +46,28 @@ def network_panel(manager: JobManager, token: str, job: JobSnapshot, shown: JobS
     except InputError as exc:
         st.caption(f"No network view: {exc}")
         return
-    st.image(image, width="stretch", output_format="PNG")
+    if job.status in FINISHED and shown is job:
+        # Finished: the same picture as an interactive figure — hover names each neuron, a click picks it.
+        event = st.plotly_chart(network_view.cached_figure(shown, run, weights, selected), key=f"t_nv_fig_{job.id}",
+                                on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+        _pick_from(event, job)
+    else:  # live: one image per refresh keeps the page responsive (a figure re-mounts and blanks)
+        st.image(image, width="stretch", output_format="PNG")
     st.caption("Each square: one neuron's output over the input plane (blue > 0 > orange, each on its own "
                "scale; a red cross marks a dead neuron). Edges: blue positive, orange negative weights, thicker "
                "for larger |w|. Right: the output over the plane with the training data.")
     neuron_picker(job, shown, run, weights, pic)
+
+
+def _pick_from(event, job: JobSnapshot) -> None:
+    """A click on a neuron of the figure picks it in the neuron picker below (drawn after this)."""
+    points = (getattr(event, "selection", None) or {}).get("points") or []
+    custom = points[0].get("customdata") if points else None
+    if isinstance(custom, (list, tuple)) and len(custom) == 2:
+        picked = (int(custom[0]), int(custom[1]))
+        if st.session_state.get(f"t_nv_neuron_{job.id}") != picked:
+            st.session_state[f"t_nv_neuron_{job.id}"] = picked
+            st.rerun()
 
 
 def _selected(job: JobSnapshot) -> tuple[int, int] | None:

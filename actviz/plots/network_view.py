@@ -246,13 +246,14 @@ def neuron_labels(pic: NetworkPicture) -> list[tuple[int, int, str]]:
 
 
 def network_figure(pic: NetworkPicture, image: np.ndarray | None = None, layout: Layout | None = None,
-                   title: str | None = None) -> go.Figure:
+                   title: str | None = None, width: int = 480) -> go.Figure:
     """The raster in a Plotly figure with one invisible hover marker per hidden neuron (``customdata`` =
-    [layer, unit], so a click can pick it)."""
+    [layer, unit], so a click can pick it).  The image is a layout image (drawn smoothly when scaled,
+    unlike an Image trace), ``width`` px wide as the page shows it."""
     if image is None or layout is None:
         image, layout = render(pic)
     uri = "data:image/png;base64," + base64.b64encode(png(image)).decode()
-    fig = go.Figure(go.Image(source=uri, hoverinfo="skip", meta={"series": "network"}))
+    h, w = image.shape[:2]
     xs, ys, text, custom = [], [], [], []
     for layer, unit, label in neuron_labels(pic):
         x0, y0, x1, y1 = layout.boxes[(layer + 1, unit)]
@@ -260,15 +261,19 @@ def network_figure(pic: NetworkPicture, image: np.ndarray | None = None, layout:
         ys.append((y0 + y1) / 2)
         text.append(label)
         custom.append([layer, unit])
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", text=text, customdata=custom,
-                             marker={"size": layout.box, "symbol": "square", "opacity": 0.01, "color": "#000"},
-                             hovertemplate="%{text}<extra></extra>", showlegend=False, meta={"series": "neurons"}))
-    h, w = image.shape[:2]
-    fig.update_xaxes(visible=False, range=[0, w])
-    fig.update_yaxes(visible=False, range=[h, 0], scaleanchor="x")
-    fig.update_layout(height=h + (40 if title else 10), margin={"l": 0, "r": 0, "t": 40 if title else 0, "b": 0},
+    scale = min(1.0, width / w)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers", text=text, customdata=custom,
+                               marker={"size": max(8, int(layout.box * scale)), "symbol": "square", "opacity": 0.01,
+                                       "color": "#000"},
+                               hovertemplate="%{text}<extra></extra>", showlegend=False, meta={"series": "neurons"}))
+    fig.add_layout_image(source=uri, xref="x", yref="y", x=0, y=0, sizex=w, sizey=h, sizing="stretch",
+                         xanchor="left", yanchor="top", layer="below")
+    fig.update_xaxes(visible=False, range=[0, w], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[h, 0], scaleanchor="x", fixedrange=True)
+    top = 40 if title else 0
+    fig.update_layout(height=int(h * scale) + top + 4, margin={"l": 0, "r": 0, "t": top, "b": 0},
                       title={"text": title, "font": {"size": 15}} if title else None, dragmode=False,
-                      clickmode="event+select")
+                      clickmode="event+select", plot_bgcolor="rgba(0,0,0,0)", meta={"image": uri[:40]})
     return fig
 
 
@@ -294,7 +299,7 @@ def neuron_figure(d: NeuronDetail, height: int = 300) -> go.Figure:
     centres = (d.edges[:-1] + d.edges[1:]) / 2
     widths = np.diff(d.edges)
     fig = go.Figure()
-    for lo, hi in d.saturated:
+    for lo, hi in _minus(d.saturated, d.dead):  # where f' is exactly 0 the grey band says more
         fig.add_vrect(x0=lo, x1=hi, fillcolor="rgba(245,147,34,0.16)", line_width=0, layer="below")
     for lo, hi in d.dead:
         fig.add_vrect(x0=lo, x1=hi, fillcolor="rgba(120,120,120,0.22)", line_width=0, layer="below")
@@ -311,10 +316,29 @@ def neuron_figure(d: NeuronDetail, height: int = 300) -> go.Figure:
         legend={"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0},
         yaxis={"title": {"text": "samples"}, "rangemode": "tozero"},
         yaxis2={"title": {"text": "f′(z)"}, "overlaying": "y", "side": "right", "showgrid": False,
+                "tickmode": "auto", "nticks": 5,
                 "range": [min(0.0, float(np.nanmin(d.slope)) if np.isfinite(d.slope).any() else 0.0),
                           1.08 * max(top, 1e-9)]})
     fig.update_xaxes(title_text="pre-activation z = w·x + b", range=[float(d.z[0]), float(d.z[-1])])
     return fig
+
+
+def _minus(intervals: tuple[tuple[float, float], ...], cut: tuple[tuple[float, float], ...]
+           ) -> list[tuple[float, float]]:
+    """``intervals`` with the parts inside ``cut`` removed."""
+    out = list(intervals)
+    for c0, c1 in cut:
+        rest = []
+        for a, b in out:
+            if b <= c0 or a >= c1:
+                rest.append((a, b))
+                continue
+            if a < c0:
+                rest.append((a, c0))
+            if b > c1:
+                rest.append((c1, b))
+        out = rest
+    return out
 
 
 def shade_legend(d: NeuronDetail) -> str:

@@ -20,7 +20,7 @@ from actviz.cache import memo
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import models
-from actviz.plots.network_view import NetworkPicture, NeuronDetail, edge_intervals, png, render
+from actviz.plots.network_view import NetworkPicture, NeuronDetail, edge_intervals, network_figure, png, render
 from actviz.training.config import TrainConfig
 from actviz.training.engine import boundary_grid
 
@@ -195,6 +195,14 @@ def cached_png(job: Any, run: int, weights: Any, selected: tuple[int, int] | Non
     """The network view as PNG bytes, once per job version."""
     image, _ = render(cached_picture(job, run, weights, selected))
     return png(image)
+
+
+@memo(maxsize=16, key=lambda job, run, weights, selected=None: (job.id, job.version, run, selected))
+def cached_figure(job: Any, run: int, weights: Any, selected: tuple[int, int] | None = None) -> Any:
+    """The network view as an interactive figure (hover, click to pick a neuron), once per job version."""
+    pic = cached_picture(job, run, weights, selected)
+    image, layout = render(pic)
+    return network_figure(pic, image, layout)
 
 
 @memo(maxsize=32, key=lambda job, run, weights, layer, unit: (job.id, job.version, run, layer, unit))

@@ -130,3 +130,27 @@ def test_the_gallery_takes_the_same_lesson_links(projector, app_url):
     wait_locked(page, "g_act")
     assert not page.locator(".st-key-g_xmin").is_visible() and not page.locator(".st-key-g_xmax").is_visible()
     no_exceptions(page)
+
+
+CENTRE_OF_NEURON_JS = """(i) => { const p = document.querySelector('[class*="st-key-t_nv_fig_"] .js-plotly-plot');
+    const xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis, r = p.getBoundingClientRect(), t = p._fullData[0];
+    return [r.left + xa._offset + xa.l2p(t.x[i]), r.top + ya._offset + ya.l2p(t.y[i])]; }"""
+
+
+def test_hovering_names_a_neuron_and_clicking_it_shows_where_the_data_sit_on_its_slope(projector, app_url):
+    page = projector
+    start(page, app_url, epochs=3)
+    page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
+    page.locator('[class*="st-key-t_nv_fig_"] .js-plotly-plot').wait_for(timeout=30_000)
+    x, y = page.evaluate(CENTRE_OF_NEURON_JS, 1)
+    page.mouse.move(x, y)
+    page.get_by_text("hidden 1 · ReLU, neuron 2").first.wait_for(timeout=10_000)  # the hover label
+    page.mouse.click(x, y)
+    detail = page.locator('[class*="st-key-t_nv_detail_"] .js-plotly-plot')
+    detail.wait_for(timeout=30_000)
+    assert "hidden 1, neuron 2" in detail.locator(".gtitle").text_content()
+    samples = page.evaluate("""() => {
+        const p = document.querySelector('[class*="st-key-t_nv_detail_"] .js-plotly-plot');
+        return Array.from(p._fullData[0].y).reduce((a, b) => a + b, 0); }""")
+    assert samples == 700  # every training sample of the 1,000 moons (70 % train split), counted once
+    no_exceptions(page)

@@ -223,7 +223,7 @@ def test_the_figure_names_every_hidden_neuron_for_hovering_and_picking():
     first = markers.text[0]
     lo, hi = pic.hidden[0][0].min(), pic.hidden[0][0].max()
     assert f"{lo:.3g} to {hi:.3g}" in first and "hidden 1 · ReLU, neuron 1" in first
-    assert fig.data[0].source.startswith("data:image/png;base64,")
+    assert fig.layout.images[0].source.startswith("data:image/png;base64,")
 
 
 def test_a_gated_layer_draws_its_gate_projection_and_its_outputs():
@@ -244,3 +244,17 @@ def test_a_gated_layer_draws_its_gate_projection_and_its_outputs():
     plots.render(pic)  # every edge has its box
     detail = nv.neuron_detail(cfg, 0, weights, 0, 2)
     assert detail.counts.sum() == len(datasets.load(SPEC).x_train)
+
+
+def test_the_slope_figure_shades_dead_grey_and_only_the_rest_of_saturation_orange():
+    detail = tanh_detail(8.0)
+    fig = plots.neuron_figure(detail)
+    grey = [(s.x0, s.x1) for s in fig.layout.shapes if "120,120,120" in s.fillcolor]
+    orange = [(s.x0, s.x1) for s in fig.layout.shapes if "245,147,34" in s.fillcolor]
+    assert grey == list(detail.dead)
+    (d_lo, d_hi), (d2_lo, d2_hi) = detail.dead
+    (s_lo, s_hi), (s2_lo, s2_hi) = detail.saturated
+    assert orange == [(d_hi, s_hi), (s2_lo, d2_lo)]
+    hist = [t for t in fig.data if t.meta["series"] == "pre_hist"][0]
+    assert list(hist.y) == list(detail.counts)
+    assert "of the samples" in plots.shade_legend(detail)
