@@ -48,8 +48,12 @@ def strip(at) -> list[dict[str, str]]:
     return [{"run": r, "progress": float(p), "status": s, "text": re.sub(r"<[^>]+>", "", t)} for r, p, s, t in chips]
 
 
+def title_of(fig: dict) -> str:
+    return (fig["layout"].get("title") or {}).get("text") or ""
+
+
 def chart(at, title: str) -> dict:
-    return next(c for c in figures(at) if c["layout"]["title"]["text"] == title)
+    return next(c for c in figures(at) if title_of(c) == title)
 
 
 @pytest.fixture
@@ -83,25 +87,44 @@ def test_start_poll_and_read_the_results_table(lab):
 
 
 def test_the_network_view_and_a_picked_neuron_appear_for_a_2d_job(lab):
+    import numpy as np
+
+    from actviz.training import jobs
+    from actviz.views import network_view
+
     at = start(lab, t_data="moons", t_act=["relu", "tanh"], t_hidden="3,2", t_epochs=3, t_seed=5)
     poll_until_finished(at)
-    assert at.get("image"), "the network view is drawn"
+    job_id = at.session_state["t_job_pick"]
+    view = next(f for f in figures(at) if any((t.get("meta") or {}).get("series") == "neurons" for t in f["data"]))
+    markers = next(t for t in view["data"] if t["meta"]["series"] == "neurons")
+    assert [list(c) for c in markers["customdata"]] == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]]
+    # The hover text of every first-layer neuron states its output range over the plane: recomputed here
+    # from the trained weights with numpy.
+    model = jobs.manager().model(job_id, at.session_state["actviz_token"], 0)
+    w, b = model.linears[0].weight.detach().numpy(), model.linears[0].bias.detach().numpy()
+    config = jobs.manager().snapshot(job_id, at.session_state["actviz_token"]).config
+    pic = network_view.picture(config, 0, network_view.weights_of(model))
+    x0, x1, y0, y1 = pic.extent
+    gx, gy = np.meshgrid(np.linspace(x0, x1, network_view.GRID), np.linspace(y0, y1, network_view.GRID))
+    h = np.maximum(np.stack([gx.ravel(), gy.ravel()], 1) @ w.T.astype(np.float64) + b, 0)
+    for unit in range(3):
+        assert f"{h[:, unit].min():.3g} to {h[:, unit].max():.3g}" in markers["text"][unit]
+        assert f"bias {b[unit]:.3g}" in markers["text"][unit]
     picker = next(s for s in at.selectbox if s.key and s.key.startswith("t_nv_neuron_"))
     assert len(picker.options) == 1 + 3 + 2
     picker.set_value((0, 1)).run()
     assert_clean(at)
-    detail = next(c for c in figures(at) if "neuron 2" in c["layout"]["title"]["text"])
+    detail = next(c for c in figures(at) if "neuron 2" in title_of(c))
     bars = next(t for t in detail["data"] if t["meta"]["series"] == "pre_hist")
     assert sum(bars["y"]) == 700  # every training sample of moons (1000: 70 % train) counted once
-    runs = next(b for b in at.get("button_group") if b.key.startswith("t_nv_run_"))
-    assert runs is not None
+    assert next(b for b in at.get("button_group") if b.key.startswith("t_nv_run_"))
 
 
 def test_digits_has_no_network_view_but_three_charts(lab):
     at = start(lab, t_data="digits", t_act=["relu"], t_hidden="8", t_epochs=1, t_seed=3)
     poll_until_finished(at)
     assert not at.get("image")
-    titles = {c["layout"]["title"]["text"] for c in figures(at)}
+    titles = {title_of(c) for c in figures(at)}
     assert {"Train loss", "Test loss", "Test accuracy"} <= titles
 
 
