@@ -178,22 +178,22 @@ class _CliSink:
             sys.stderr.write(f"[{self.labels[run]}] {status}: {message}\n")
 
 
-def _preset_config(args: argparse.Namespace) -> tuple[training_config.TrainConfig, dict[str, Any]]:
-    """``train --preset KEY``: the preset's config as it runs here, and what was adapted to the data found."""
-    from actviz.views import lessons  # the presets import the page layer: only load it when asked
+def _with_preset(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """``train --preset KEY [options]``: the preset's options as it runs here, replaced by the options typed;
+    and what was adapted to the data found."""
+    from actviz.views import lessons, preset_args  # the presets import the page layer: only load it when asked
 
-    if args.activations or args.csv:
-        raise InputError("--preset sets the activations and the data; drop --activations/--csv, or drop --preset")
     preset = lessons.training_preset(args.preset, args.data_dir)
     if preset.fallback_note and not args.json:
         sys.stderr.write(f"actviz: {preset.fallback_note}\n")
-    return preset.config, {"preset": preset.key, "adapted": preset.adapted}
+    merged = preset_args.merge(args.parser, args, preset_args.tokens_after(args.argv, "train"), preset.config)
+    return merged, {"preset": preset.key, "adapted": preset.adapted}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    extra: dict[str, Any] = {}
     if args.preset:
-        cfg, extra = _preset_config(args)
-        return _train_and_report(args, cfg, cfg.dataset, extra)
+        args, extra = _with_preset(args)
     if not args.activations:
         raise InputError("give --activations, e.g. relu,sigmoid (or --preset NAME)")
     if args.csv:
@@ -219,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
         seed=args.seed)
-    return _train_and_report(args, cfg, spec, {})
+    return _train_and_report(args, cfg, spec, extra)
 
 
 def _train_and_report(args: argparse.Namespace, cfg: training_config.TrainConfig, spec: datasets.DatasetSpec,
@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch order (default 42)")
     p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
     p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, parser=p)
 
     p = sub.add_parser("gradients", help="weight-gradient statistics per layer of a net at initialisation")
     _add_network_options(p)
@@ -477,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "no_budget", False):
         budget.lift()
     try:
