@@ -21,8 +21,10 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Jobs, results and checkpoints survive a restart in ./state (git-ignored); ACTVIZ_STATE_DIR= keeps them in memory.
+ACTVIZ_STATE_DIR ?= $(CURDIR)/state
 run: $(VENV)/.deps
-	$(BIN)/python -m ui.launch --server.port $(PORT)
+	ACTVIZ_STATE_DIR="$(ACTVIZ_STATE_DIR)" $(BIN)/python -m ui.launch --server.port $(PORT)
 
 browser:
 	@bash scripts/ensure-chromium.sh

@@ -173,6 +173,13 @@ def _positive(raw: str, whole: bool) -> float | int | None:
     return number
 
 
+def state_dir(env: dict[str, str] | None = None) -> str | None:
+    """Where the server keeps what must survive a restart (``ACTVIZ_STATE_DIR``: the job list, results,
+    checkpoints, the session secret), or None: everything stays in memory (``make run`` sets ./state)."""
+    raw = (os.environ if env is None else env).get("ACTVIZ_STATE_DIR", "").strip()
+    return os.path.abspath(os.path.expanduser(raw)) if raw else None
+
+
 _current: Limits | None = None
 
 
