@@ -96,8 +96,11 @@ st.subheader("Properties")
 st.dataframe(view.table, hide_index=True)
 st.caption("Measured numerically over the whole real line (x in [-1000, 1000]). Saturating: "
            "f′(x) → 0 as x → +∞ (right) or −∞ (left). Smoothness C0: continuous with a corner; "
-           "C1: continuous slope; C2+: at least twice continuously differentiable. Cost: forward "
-           "time per element relative to ReLU, measured on this server.")
+           "C1: continuous slope; C2+: at least twice continuously differentiable.")
+if view.costs is not None and not view.costs.empty:
+    st.subheader("Cost: time and memory")
+    st.dataframe(view.costs, hide_index=True)
+    st.caption(gallery.COST_METHOD)
 
 st.download_button("Download plotted curves (CSV)", gallery.curves_csv(view.curves),
                    file_name="actviz_curves.csv", mime="text/csv", key="g_download",

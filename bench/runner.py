@@ -33,6 +33,7 @@ SECTIONS: dict[str, str] = {
     "catalogue": "bench.runner:bench_catalogue",
     "gallery_rerun": "script:bench/gallery_rerun.py",
     "gallery_morph": "script:bench/gallery_morph.py",
+    "costs": "bench.costs:bench_costs",
     "training_throughput": "bench.training:bench_training_throughput",
     "k_activations": "bench.training:bench_k_activations",
     "gallery_under_training": "script:bench/gallery_under_training.py",

@@ -37,6 +37,7 @@ LAYOUTS = ("overlay", "grid")
 DEFAULT_SELECTION = ("sigmoid", "tanh", "relu")
 MAX_SELECTED = limits.MAX_COMPARED
 EPS_MAX = limits.SATURATION_EPS_MAX  # saturation threshold slider range [0, EPS_MAX]
+COST_METHOD = costs.METHOD  # printed under the cost table
 
 
 @dataclass
@@ -184,6 +185,7 @@ class GalleryView:
     errors: dict[str, str] = field(default_factory=dict)  # activation (or "custom") -> message
     gated: list[GatedView] = field(default_factory=list)
     morph: go.Figure | None = None      # the parameter sweep the browser plays (state.morph)
+    costs: pd.DataFrame | None = None   # measured time and memory per element (None: not measured)
 
     @property
     def morph_only(self) -> bool:
@@ -227,8 +229,9 @@ def build_view(state: GalleryState, measure_cost: bool = True, points: int = cur
             errors["custom" if c.is_custom else c.name] = str(exc)
     fig = curve_figures.activation_figure(computed, state.show_d2, state.layout,
                                     state.saturation_eps if state.shade else 0.0)
-    table = properties_table(kept, costs=cached_costs(kept) if measure_cost else None)
-    return GalleryView(kept, computed, fig, table, errors, gated, morph_view(state, kept, errors))
+    table = properties_table(kept)
+    cost = cost_table(kept) if measure_cost else None
+    return GalleryView(kept, computed, fig, table, errors, gated, morph_view(state, kept, errors), cost)
 
 
 def morph_view(state: GalleryState, kept: list[ActivationChoice], errors: dict[str, str]) -> go.Figure | None:
@@ -254,25 +257,19 @@ def gated_view(choice: ActivationChoice, amin: float, amax: float) -> GatedView:
     return GatedView(choice, surface, slice_curve, surface_figures.gated_figure(surface, slice_curve))
 
 
-_COST_CACHE: dict[tuple[str, str | None], float] = {}
-
-
-def cached_costs(chosen: list[ActivationChoice]) -> dict[ActivationChoice, float]:
-    """Relative costs, measured once per activation (or formula) per process.
-
-    Parameter values do not change the operations an activation runs, so a slider drag reuses the
-    first measurement instead of re-timing 2^20 elements on every rerun (and jittering the table).
-    """
-    def key(c: ActivationChoice) -> tuple[str, str | None]:
-        return c.name, c.expression
-
-    missing = {key(c): c for c in chosen if key(c) not in _COST_CACHE}
-    if missing:
-        if len(_COST_CACHE) > 512:  # many different formulas; keep memory bounded
-            _COST_CACHE.clear()
-        measured = costs.measure_costs(list(missing.values()))
-        _COST_CACHE.update({k: measured[c] for k, c in missing.items()})
-    return {c: _COST_CACHE[key(c)] for c in chosen}
+def cost_table(chosen: list[ActivationChoice]) -> pd.DataFrame:
+    """Measured cost of each activation (:mod:`actviz.activations.costs`; method in ``costs.METHOD``)."""
+    rows = []
+    for c, cost in costs.cached_costs(chosen).items():
+        rows.append({
+            "activation": c.label,
+            "forward vs ReLU": f"{cost.forward:.2g}×",
+            "forward+backward vs ReLU": f"{cost.forward_backward:.2g}×",
+            "peak memory, bytes/element": f"{cost.peak_bytes:.3g}",
+            "forward, ns/element": f"{cost.forward_ns:.2g}",
+            "forward+backward, ns/element": f"{cost.forward_backward_ns:.2g}",
+        })
+    return pd.DataFrame(rows)
 
 
 def _num(v: float, digits: int = 4) -> str:
@@ -285,8 +282,7 @@ def _num(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
-def properties_table(chosen: list[ActivationChoice],
-                     costs: dict[ActivationChoice, float] | None = None) -> pd.DataFrame:
+def properties_table(chosen: list[ActivationChoice]) -> pd.DataFrame:
     rows = []
     for c in chosen:
         try:
@@ -304,7 +300,6 @@ def properties_table(chosen: list[ActivationChoice],
             "f′(0)": _num(p.dy_at_0),
             "max |f′|": _num(p.max_abs_dy),
             "max |f′| at": p.max_abs_dy_at,
-            "cost vs ReLU": (f"{costs[c]:.1f}×" if costs and c in costs else "—"),
         })
     return pd.DataFrame(rows)
 

@@ -156,7 +156,7 @@ def test_properties_table_matches_the_selection():
     assert float(table.loc["Sigmoid", "max |f′|"]) == pytest.approx(0.25)
     assert table.loc["ReLU", "saturating"] == "left"
     assert table.loc["ReLU", "smoothness"] == "C0"
-    assert table.loc["ReLU", "cost vs ReLU"].endswith("×")
+    assert "cost vs ReLU" not in table.columns  # replaced by the measured cost table
 
 
 def test_empty_selection_and_inverted_range_are_explained_not_crashed():

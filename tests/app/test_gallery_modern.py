@@ -90,3 +90,17 @@ def test_a_bad_morph_link_warns_and_shows_no_morph_chart():
     assert_clean(at)
     assert _morph_chart(at) is None
     assert any("morph" in w.value and "gamma" in w.value for w in at.warning)
+
+
+def test_the_cost_table_is_measured_and_says_how():
+    at = open_page(GALLERY, {"act": "relu,gelu,swiglu"})
+    assert_clean(at)
+    assert any(h.value.startswith("Cost") for h in at.subheader)
+    table = at.dataframe[1].value.set_index("activation")
+    assert list(table.index) == ["ReLU", "GELU", "SwiGLU"]
+    assert list(table.columns) == ["forward vs ReLU", "forward+backward vs ReLU", "peak memory, bytes/element",
+                                   "forward, ns/element", "forward+backward, ns/element"]
+    assert list(table["peak memory, bytes/element"][:2]) == ["8", "8"]
+    for value in table["forward vs ReLU"]:
+        assert value.endswith("×") and float(value[:-1]) > 0
+    assert any("one thread" in c.value and "2²²" in c.value for c in at.caption)
