@@ -110,6 +110,13 @@ st.subheader("Formulas")
 for c in view.choices:
     st.markdown(f"**{c.label}**")
     if c.is_custom:
+        formula = gallery.custom_math(c)
+        if formula is not None:
+            st.latex("f(x) = " + formula.latex)
+            if formula.derivative_latex:
+                st.latex("f'(x) = " + formula.derivative_latex)
+            else:
+                st.caption(f"{formula.note.capitalize()}; the chart's f′ comes from autograd.")
         st.code(c.formula(), language=None)
     else:
         st.latex(c.formula())

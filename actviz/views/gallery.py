@@ -304,6 +304,31 @@ def properties_table(chosen: list[ActivationChoice]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+MAX_LATEX = 2500  # longer derivatives are not typeset (a 300-character formula can have a huge one)
+
+
+@dataclass(frozen=True)
+class FormulaMath:
+    latex: str
+    derivative_latex: str | None
+    note: str
+
+
+def custom_math(choice: ActivationChoice) -> FormulaMath | None:
+    """A custom formula typeset from its checked tree, with f' where sympy can derive it (None if the
+    formula cannot be typeset at all)."""
+    from actviz.activations import symbolic  # sympy takes seconds to import: only when a formula is shown
+
+    try:
+        sym = symbolic.symbolic(choice.expression or "", tuple(choice.param_dict))
+    except (InputError, ValueError, TypeError, RecursionError):
+        return None
+    d, note = sym.derivative_latex, sym.note
+    if d is not None and len(d) > MAX_LATEX:
+        d, note = None, "the symbolic derivative is too long to show"
+    return FormulaMath(sym.latex, d, note)
+
+
 def curves_frame(computed: list[curves.Curve]) -> pd.DataFrame:
     """Tidy table of every plotted point: one row per (activation, x)."""
     frames = []

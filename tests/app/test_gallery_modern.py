@@ -104,3 +104,15 @@ def test_the_cost_table_is_measured_and_says_how():
     for value in table["forward vs ReLU"]:
         assert value.endswith("×") and float(value[:-1]) > 0
     assert any("one thread" in c.value and "2²²" in c.value for c in at.caption)
+
+
+def test_a_custom_formula_is_typeset_with_its_symbolic_derivative():
+    at = open_page(GALLERY, {"act": "relu", "custom": "1", "expr": "x * sigmoid(beta * x)", "eparams": "beta=2"})
+    assert_clean(at)
+    latex = [e.value.strip("$\n") for e in at.latex]  # st.latex wraps the text in $$ ... $$
+    assert r"f(x) = x \sigma\left(\beta x\right)" in latex
+    assert any(v.startswith("f'(x) = ") and r"\left(1 - \sigma\left(\beta x\right)\right)" in v for v in latex)
+    at.text_input(key="g_expr").set_value("hardtanh(x) * x").run()
+    assert_clean(at)
+    assert r"f(x) = x \operatorname{hardtanh}{\left(x \right)}" in [e.value.strip("$\n") for e in at.latex]
+    assert any("no symbolic derivative" in c.value.lower() and "autograd" in c.value for c in at.caption)
