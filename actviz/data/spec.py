@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ TITLES = {"moons": "Moons", "circles": "Circles", "xor": "XOR", "spiral": "Spira
 
 N_SAMPLES_RANGE = limits.N_SAMPLES_RANGE
 NOISE_RANGE = limits.NOISE_RANGE
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 VAL_FRACTION = 0.15
 TEST_FRACTION = 0.15
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
@@ -87,6 +89,10 @@ def validate_spec(spec: DatasetSpec) -> None:
     if name == "csv":
         if not spec.csv_key:
             raise InputError("upload a CSV file first (numeric feature columns plus a label column)")
+        if not isinstance(spec.csv_key, str) or not _SHA256.match(spec.csv_key):
+            raise InputError("the CSV upload's key must be the SHA-256 of the file (64 hex digits)")
+        if spec.label_column is not None and not isinstance(spec.label_column, str):
+            raise InputError("the label column must be a column name")
         label = spec.label_column.strip() if isinstance(spec.label_column, str) else spec.label_column
         put("label_column", label or None)
 

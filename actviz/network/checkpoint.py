@@ -24,7 +24,9 @@ import datetime
 import io
 import json
 import math
+import re
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +60,13 @@ class LoadedCheckpoint:
         return value if isinstance(value, dict) else {}
 
     @property
+    def dataset_label(self) -> str:
+        """What the file says the model was trained on, for display ("unknown data" if it does not say)."""
+        section = self.config.get("dataset")
+        key = section.get("spec") if isinstance(section, dict) else None
+        return key[:80] if isinstance(key, str) and key else "unknown data"
+
+    @property
     def training(self) -> dict[str, Any]:
         value = self.config.get("training")
         return value if isinstance(value, dict) else {}
@@ -85,10 +94,17 @@ def dataset_fields(spec: datasets.DatasetSpec) -> dict[str, Any]:
     return fields
 
 
+_TEXT_FIELDS = ("name", "csv_key", "label_column")
+
+
 def spec_from_fields(fields: Mapping[str, Any]) -> datasets.DatasetSpec:
     allowed = {f.name for f in dataclasses.fields(datasets.DatasetSpec)} - {"data_dir"}
+    given = {k: v for k, v in fields.items() if k in allowed}
+    for k in _TEXT_FIELDS:  # numbers are checked by DatasetSpec; these must be text before anything hashes them
+        if given.get(k) is not None and not isinstance(given[k], str):
+            raise InputError(f"the checkpoint's dataset description is malformed ({k} must be text)")
     try:
-        return datasets.DatasetSpec(**{k: v for k, v in fields.items() if k in allowed})
+        return datasets.DatasetSpec(**given)
     except TypeError:
         raise InputError("the checkpoint's dataset description is malformed") from None
 
@@ -137,6 +153,12 @@ def save(model: models.MLP, dataset: datasets.DatasetSpec | None = None, trainin
 
 # --- reading ----------------------------------------------------------------------------------------
 
+# What a damaged or falsified zip raises while a member is read (bad CRC, sizes that lie, an unknown
+# compression method, encryption, truncated deflate streams ...).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError,
+               OverflowError, IndexError, KeyError)
+
+
 def _member(z: zipfile.ZipFile, name: str, limit: int) -> bytes:
     try:
         info = z.getinfo(name)
@@ -144,11 +166,23 @@ def _member(z: zipfile.ZipFile, name: str, limit: int) -> bytes:
         raise InputError(f"the checkpoint has no {name}; is it an actviz checkpoint (.zip)?") from None
     if info.file_size > limit:
         raise InputError(f"{name} in the checkpoint is too large ({info.file_size} bytes)")
-    with z.open(info) as f:
-        data = f.read(limit + 1)
+    try:
+        with z.open(info) as f:
+            data = f.read(limit + 1)
+    except _ZIP_ERRORS as exc:
+        raise InputError(f"{name} in the checkpoint is damaged ({type(exc).__name__}); download it again") from None
     if len(data) > limit:
         raise InputError(f"{name} in the checkpoint is larger than it claims")
     return data
+
+
+def _json(text: bytes) -> Any:
+    try:
+        return json.loads(text.decode("utf-8"), parse_constant=lambda c: math.nan)
+    except RecursionError:
+        raise InputError("config.json in the checkpoint is nested too deeply to be a checkpoint config") from None
+    except (UnicodeDecodeError, ValueError):  # ValueError: malformed JSON, or an integer of thousands of digits
+        raise InputError("config.json in the checkpoint is not valid JSON") from None
 
 
 def _int_list(value: Any, what: str) -> tuple[int, ...]:
@@ -176,18 +210,14 @@ def load(data: bytes) -> LoadedCheckpoint:
         raise InputError("the checkpoint file is empty")
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except _ZIP_ERRORS:
         raise InputError("this is not an actviz checkpoint: expected a .zip with config.json and model.pt") from None
     with z:
-        try:
-            config = json.loads(_member(z, "config.json", MAX_CONFIG_BYTES).decode("utf-8"),
-                                parse_constant=lambda c: math.nan)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InputError("config.json in the checkpoint is not valid JSON") from None
+        config = _json(_member(z, "config.json", MAX_CONFIG_BYTES))
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise InputError("config.json is not an actviz checkpoint config")
         if config.get("version") != VERSION:
-            raise InputError(f"unsupported checkpoint version {config.get('version')!r} (expected {VERSION})")
+            raise InputError(f"unsupported checkpoint version {str(config.get('version'))[:20]!r} (expected {VERSION})")
         n_in, hidden, n_out, activation = validate_model_config(config.get("model"))
         # Budget before work: the network the config describes must fit before anything is read or built.
         budget.check(budget.checkpoint(n_in, hidden, n_out, len(data)))
@@ -199,6 +229,13 @@ def load(data: bytes) -> LoadedCheckpoint:
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise InputError("model.pt must hold a dict of parameter name to tensor")
+    for k, v in state.items():  # plain dense floating-point tensors only, before any arithmetic on them
+        if v.layout != torch.strided or v.is_quantized or v.is_nested:
+            raise InputError(f"model.pt: {_shown(k)} is stored as a {str(v.layout).removeprefix('torch.')} tensor; "
+                             "expected plain (dense) floating-point weights")
+        if not v.dtype.is_floating_point:
+            raise InputError(f"model.pt: {_shown(k)} holds {str(v.dtype).removeprefix('torch.')} values; expected "
+                             "floating-point weights")
     _check_shapes(state, n_in, hidden, n_out, activation)  # the tensors match the config before a model is built
     model = models.build_mlp(n_in, hidden, n_out, activation, models.InitSpec(), seed=0)
     expected = model.state_dict()
@@ -206,7 +243,7 @@ def load(data: bytes) -> LoadedCheckpoint:
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         raise InputError(f"model.pt does not match config.json (missing {missing[:3]}, unexpected {extra[:3]})")
     for k, v in state.items():
-        if v.shape != expected[k].shape or not v.dtype.is_floating_point:
+        if v.shape != expected[k].shape:
             raise InputError(f"model.pt: {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
         if not bool(torch.isfinite(v).all()):
             raise InputError(f"model.pt: {k} contains NaN or infinite values")
@@ -229,10 +266,15 @@ def _check_shapes(state: dict[str, torch.Tensor], n_in: int, hidden: tuple[int, 
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         raise InputError(f"model.pt does not match config.json (missing {missing[:3]}, unexpected "
-                         f"{[k[:40] for k in extra[:3]]})")
+                         f"{[_shown(k) for k in extra[:3]]})")
     for k, shape in expected.items():
         if tuple(state[k].shape) != shape:
             raise InputError(f"model.pt: {k} has shape {tuple(state[k].shape)}, expected {shape}")
+
+
+def _shown(name: str) -> str:
+    """A parameter name from the file, short and printable, for a message."""
+    return re.sub(r"[^\x20-\x7e]", "?", name[:40])
 
 
 def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str, float]:
