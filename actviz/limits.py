@@ -117,6 +117,16 @@ def _default_job_memory_mb(running: int | None = None) -> int:
     return max(MIN_JOB_MEMORY_MB, (available_memory_mb() - WEB_RESERVE_MB) // (running + 1))
 
 
+# The largest value each operating limit accepts: beyond it a value is a typo (or hostile) and would
+# overflow a timer (a sleep of 1e15 s raises OverflowError in the worker threads) or an allocation.
+YEAR_S = 366 * 24 * 3600.0
+LIMIT_MAX = {"max_running_jobs": 1024, "max_queued_jobs": 1_000_000, "max_jobs_per_session": 10_000,
+             "job_ttl_s": YEAR_S, "session_ttl_s": YEAR_S, "worker_idle_s": YEAR_S, "max_epochs": 1_000_000,
+             "max_layers": 1000, "max_units": 1_000_000, "max_upload_mb": 1_000_000.0,
+             "max_upload_rows": 1_000_000_000, "max_curve_points": 10_000_000, "max_job_memory_mb": 2**24,
+             "max_job_minutes": YEAR_S / 60, "time_slice_s": YEAR_S}
+
+
 @dataclass(frozen=True)
 class Limits:
     max_running_jobs: int = max(1, _cpu_count() // 2)
@@ -148,11 +158,13 @@ class Limits:
             if raw is None or not raw.strip():
                 continue
             default = getattr(defaults, f.name)
-            value = _positive(raw, isinstance(default, int))
+            whole = isinstance(default, int)
+            top = LIMIT_MAX.get(f.name, 1e15)
+            value = _positive(raw, whole, top)
             if value is None:
                 # A typo in the operator's environment must not take the app down: say so, keep the default.
-                LOG.warning("ignoring ACTVIZ_%s=%r: expected a positive %s; using %s", f.name.upper(), raw[:40],
-                            "whole number" if isinstance(default, int) else "number", default)
+                LOG.warning("ignoring ACTVIZ_%s=%r: expected a positive %s up to %s; using %s", f.name.upper(),
+                            raw[:40], "whole number" if whole else "number", f"{int(top):,}", default)
                 continue
             values[f.name] = value
         if "max_running_jobs" in values and "max_job_memory_mb" not in values:
@@ -160,16 +172,16 @@ class Limits:
         return cls(**values)
 
 
-def _positive(raw: str, whole: bool) -> float | int | None:
-    """A positive finite number (an int when ``whole``), or None for anything else."""
+def _positive(raw: str, whole: bool, top: float) -> float | int | None:
+    """A finite number in (0, top] (a whole one when ``whole``), or None for anything else."""
     try:
         number = float(raw.strip()[:64])
     except ValueError:
         return None
-    if not math.isfinite(number) or number <= 0 or number > 1e15:
+    if not math.isfinite(number) or number <= 0 or number > top:
         return None
     if whole:
-        return int(number) if number >= 1 else None
+        return int(number) if number.is_integer() else None
     return number
 
 
