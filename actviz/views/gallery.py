@@ -31,6 +31,7 @@ from actviz.views.urlstate import (
     QueryParams,
     Text,
     first,
+    limit_selection,
 )
 
 LAYOUTS = ("overlay", "grid")
@@ -72,7 +73,8 @@ class CatalogueSelection:
         if raw is None:
             return
         selected: list[str] = []
-        for token in raw.split(",")[:MAX_SELECTED * 2]:
+        tokens = raw.split(",")
+        for token in tokens[:MAX_SELECTED * 2]:
             token = token.strip()
             if not token:
                 continue
@@ -83,7 +85,7 @@ class CatalogueSelection:
                 continue
             if name not in selected:
                 selected.append(name)
-        state.selected = selected[:MAX_SELECTED]
+        state.selected = limit_selection(selected, sum(1 for t in tokens if t.strip()), warnings)
 
     def encode(self, state: GalleryState, out: dict[str, str]) -> None:
         if state.selected != list(DEFAULT_SELECTION):

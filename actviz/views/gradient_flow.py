@@ -46,6 +46,7 @@ from actviz.views.urlstate import (
     first,
     fmt,
     init_fields,
+    limit_selection,
     same_except,
 )
 
@@ -143,7 +144,10 @@ class TokenSelection:
         if raw is None:
             return
         selected: list[str] = []
-        for token in _split_tokens(raw[:2000])[:MAX_SELECTED * 2]:
+        tokens = _split_tokens(raw[:2000])
+        if len(raw) > 2000:
+            warnings.append("the activation list in the link was cut to its first 2,000 characters")
+        for token in tokens[:MAX_SELECTED * 2]:
             try:
                 name, values = parse_token(token)
             except InputError as exc:
@@ -152,7 +156,7 @@ class TokenSelection:
             canonical = variant_token(name, values) if values else name
             if canonical not in selected:
                 selected.append(canonical)
-        state.selected = selected[:MAX_SELECTED]
+        state.selected = limit_selection(selected, len(tokens), warnings)
 
     def encode(self, state: GradientState, out: dict[str, str]) -> None:
         if state.selected != list(DEFAULT_SELECTION):

@@ -293,6 +293,16 @@ def same_except(page: PageState[S], a: S, b: S, *attrs: str) -> bool:
 
 # --- shared parts ----------------------------------------------------------------------------------
 
+def limit_selection(selected: list[str], given: int, warnings: list[str]) -> list[str]:
+    """The first MAX_COMPARED of ``selected``, saying so when the link named more (``given`` tokens, of
+    which only the first 2 × MAX_COMPARED are read)."""
+    top = limits.MAX_COMPARED
+    if len(selected) > top or given > 2 * top:
+        warnings.append(f"the link names {given:,} activations; at most {top} are compared at once, so only the "
+                        f"first {top} are shown")
+    return selected[:top]
+
+
 def decode_activation_params(qp: QueryParams, warnings: list[str]) -> dict[str, dict[str, float]]:
     """``swish.beta=1.5``-style keys: per activation, the valid values that differ from the defaults."""
     params: dict[str, dict[str, float]] = {}
