@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import locks
+from ui.boundary import run_page
 from ui.pages import PAGES
 from ui.session import remember_browser
 from ui.style import apply_style
@@ -19,7 +20,7 @@ remember_browser()
 apply_style()
 lesson = locks.apply(current.url_path)  # a teacher's lock=/hide= (any page)
 try:
-    current.run()
+    run_page(current)  # one error boundary around every page
 finally:
     locks.capture(lesson)
 locks.lesson_panel(current.url_path, lesson)

@@ -8,6 +8,7 @@ from actviz import activations
 from actviz.views import gallery
 from actviz.views.gallery import GALLERY, GalleryState
 from actviz.views.urlstate import with_params
+from ui.text import escape
 from ui.urlsync import state_from_link, sync_query_params
 from ui.widgets import custom_formula, param_sliders
 
@@ -74,7 +75,7 @@ with st.spinner("Computing curves and derivatives…"):
     view = gallery.build_view(new_state)
 for who, message in view.errors.items():
     where = "Your formula" if who == "custom" else activations.get(who).label
-    st.error(f"{where}: {message}")
+    st.error(f"{escape(where)}: {escape(message)}")
 
 if view.morph is not None:
     st.plotly_chart(view.morph, key="gallery_morph", theme=None, config={"displaylogo": False})
@@ -108,7 +109,7 @@ st.download_button("Download plotted curves (CSV)", gallery.curves_csv(view.curv
 
 st.subheader("Formulas")
 for c in view.choices:
-    st.markdown(f"**{c.label}**")
+    st.markdown(f"**{escape(c.label)}**")
     if c.is_custom:
         formula = gallery.custom_math(c)
         if formula is not None:

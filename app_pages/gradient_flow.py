@@ -10,6 +10,7 @@ from actviz.views.gradient_flow import GRADIENT_FLOW
 from actviz.views.lessons import GRADIENT_PRESETS
 from actviz.views.tables import readable
 from ui.gradient_flow import load_widgets, pick_preset, render_sidebar, show_figure
+from ui.text import escape
 from ui.urlsync import state_from_link, sync_query_params
 
 st.title("Gradient flow")
@@ -37,12 +38,12 @@ try:
     with st.spinner("One forward and one backward pass per activation, then counting dead units…"):
         view = gf.cached_view(state)  # the server's data directory; never a path typed by a visitor
 except InputError as exc:
-    st.error(str(exc))
+    st.error(escape(exc))
     st.stop()
 
 for token, message in view.errors.items():
     where = "Your formula" if token == "custom" else gf.token_label(token)
-    st.error(f"{where}: {message}")
+    st.error(f"{escape(where)}: {escape(message)}")
 
 preset = GRADIENT_PRESETS.get(st.session_state.get("gf_preset") or "")
 preset_state = st.session_state.get("gf_preset_state")
@@ -59,7 +60,7 @@ if preset is not None:
         st.markdown(f"#### {preset.title}")
         if as_preset:
             ok, outcome = preset.check(view.comparison, view.symmetry)
-            (st.success if ok else st.warning)(("Measured: " if ok else "Not as expected: ") + outcome)
+            (st.success if ok else st.warning)(("Measured: " if ok else "Not as expected: ") + escape(outcome))
         else:
             st.caption("You changed settings since loading this preset: the explanation refers to the preset.")
         st.markdown(f"**What you should see.** {preset.lesson}")
@@ -76,7 +77,7 @@ if lead != "norms":
 
 st.subheader("Summary")
 st.table(readable(view.table, gf.SUMMARY_FORMATS))
-st.caption(f"{view.dataset}. Batch of {view.comparison.batch_size:,} training samples drawn with the seed; "
+st.caption(f"{escape(view.dataset)}. Batch of {view.comparison.batch_size:,} training samples drawn with the seed; "
            "gradients are the real weight.grad after one backward pass (no optimizer step). Dead units: output "
            f"exactly 0 for all {view.comparison.train_samples:,} training samples. — means not measured. "
            + " ".join(view.notes))
@@ -88,8 +89,8 @@ if view.symmetry:
     for s in view.symmetry:
         spread = max((layer.row_spread for layer in s.layers), default=0.0)
         verdict = "all hidden units identical" if s.all_identical else "units differ"
-        st.markdown(f"- **{s.label}**, {s.init.label}: {verdict} after {s.steps} steps (largest difference "
-                    f"between two units' weights {spread:.2g}); training accuracy {s.train_accuracy:.0%}.")
+        st.markdown(f"- **{escape(s.label)}**, {escape(s.init.label)}: {verdict} after {s.steps} steps (largest "
+                    f"difference between two units' weights {spread:.2g}); training accuracy {s.train_accuracy:.0%}.")
 
 st.download_button("Download all numbers (JSON)", gf.view_json(view), file_name="actviz_gradients.json",
                    mime="application/json", key="gf_download", on_click="ignore")

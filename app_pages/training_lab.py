@@ -7,6 +7,7 @@ import streamlit as st
 from actviz.errors import InputError
 from actviz.views.training_lab import config_from_form, same_setup, setup_notes
 from ui.session import job_manager, session_token
+from ui.text import escape
 from ui.training_inside import load_checkpoint_panel, results_section
 from ui.training_layout import projector_css
 from ui.training_setup import describe_form, preset_note, render_setup
@@ -17,21 +18,21 @@ st.title("Training lab")
 
 manager = job_manager()
 token = session_token()
-form = render_setup()
+form = render_setup()  # None when the sidebar failed: its message is there, the jobs below still show
 has_jobs = bool(manager.jobs_for(token))
 if not has_jobs:
     st.caption("Train the same network with different activations from the same initial weights and watch them "
                "learn side by side. The address holds the setup: copy it to share the lesson (your jobs stay yours; "
                "they survive a reload of this page).")
 
-note = preset_note(form)
+note = preset_note(form) if form else None
 if note:
     title, explanation, fallback = note
     with st.expander(f"Preset: {title}", expanded=not has_jobs):
         st.info(f"**{title}** — {explanation}" + (f"\n\n⚠️ {fallback}" if fallback else ""))
 
 start_col, pick_col = st.columns([1, 4], vertical_alignment="center")
-if start_col.button("Start training", type="primary", key="t_start", width="stretch"):
+if start_col.button("Start training", type="primary", key="t_start", width="stretch", disabled=form is None):
     try:
         job_id, attached = manager.submit(config_from_form(form), token)
         st.session_state.t_job_pick = job_id  # the picker shows the job just started
@@ -39,13 +40,15 @@ if start_col.button("Start training", type="primary", key="t_start", width="stre
         if attached:
             st.toast("Someone already started exactly this setup: you are watching the same job.")
     except InputError as exc:
-        st.error(f"Cannot start: {exc}")
+        st.error(f"Cannot start: {escape(exc)}")
 with pick_col:
     job = job_picker(manager, token)
-if job is None or not same_setup(form, job.config):
-    st.caption(("Start trains: " if job is not None else "") + describe_form(form))
-for line in setup_notes(form):
-    st.warning(line, icon=":material/info:")
+if form is None:
+    st.caption("Fix the settings in the sidebar to start a job.")
+elif job is None or not same_setup(form, job.config):
+    st.caption(("Start trains: " if job is not None else "") + escape(describe_form(form)))
+for line in setup_notes(form) if form else ():
+    st.warning(escape(line), icon=":material/info:")
 
 if job is not None:
     st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id)

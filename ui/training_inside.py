@@ -9,6 +9,8 @@ from actviz.network import checkpoint
 from actviz.plots import network_figures, training_figures
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import training_lab
+from ui.boundary import guard
+from ui.text import escape
 
 RESULT_COLUMNS = {
     "test R²": st.column_config.NumberColumn(format="%.4f", help="1 − (sum of squared errors) / (sum of squares "
@@ -24,6 +26,11 @@ RESULT_COLUMNS = {
 
 
 def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
+    with guard("The results"):
+        _results_section(manager, token, job)
+
+
+def _results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     if job.status not in FINISHED or not any(r.history for r in job.runs):
         return
     st.subheader("Results")
@@ -52,7 +59,8 @@ def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
 
 
 def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
-    with st.expander("Inside the trained models: activation distributions and dead neurons", expanded=False):
+    with st.expander("Inside the trained models: activation distributions and dead neurons", expanded=False), \
+            guard("Inside the trained models"):
         trained = [manager.model(job.id, token, i) for i in range(len(job.runs))]
         if any(m is None for m in trained) or not trained:
             st.caption("The trained models are no longer kept for this job.")
@@ -62,6 +70,10 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
             return
         with st.spinner("Looking inside the trained networks…"):
             view = training_lab.inside(job, trained)
+        for label, why in view.skipped.items():
+            st.caption(f"{escape(label)} is not shown: {escape(why)}.")
+        if not view.reports:
+            return
         st.plotly_chart(network_figures.activation_hist_figure(view.reports, view.hidden_names),
                         key="t_inside_hist", config={"displaylogo": False})
         st.plotly_chart(network_figures.neuron_figure(view.reports, view.hidden_names, view.dead),
@@ -72,6 +84,11 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
 
 
 def load_checkpoint_panel() -> None:
+    with guard("The checkpoint panel"):
+        _load_checkpoint_panel()
+
+
+def _load_checkpoint_panel() -> None:
     upload = st.file_uploader("An actviz checkpoint (.zip with model.pt and config.json)", type=["zip"],
                               key="t_ckpt_upload")
     if upload is None:
@@ -79,13 +96,13 @@ def load_checkpoint_panel() -> None:
     try:
         loaded = checkpoint.load(upload.getvalue())
     except InputError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(f"{escape(upload.name)}: {escape(exc)}")
         return
     model = loaded.model
     st.success(f"Loaded a {model.n_in}-{'-'.join(str(h) for h in model.hidden)}-{model.n_out} network with "
-               f"{loaded.label}.")
+               f"{escape(loaded.label)}.")
     st.table(training_lab.checkpoint_table(loaded).set_index(""))
     try:
         st.metric("Test accuracy now (evaluated here)", f"{checkpoint.evaluate(loaded)['test_acc']:.2%}")
     except InputError as exc:
-        st.caption(f"Could not evaluate it here: {exc}")
+        st.caption(f"Could not evaluate it here: {escape(exc)}")

@@ -10,6 +10,8 @@ from actviz.errors import InputError
 from actviz.views.lessons import training_presets
 from actviz.views.training_lab import TRAINING_LAB, TrainingForm, form_from_config
 from actviz.views.urlstate import same_except
+from ui.boundary import guard
+from ui.text import escape
 from ui.urlsync import put_widgets, state_from_link, sync_query_params
 from ui.widgets import DATASET_LABELS, idx_dataset_panel, init_widgets, param_sliders, put_bias
 
@@ -39,9 +41,16 @@ def _apply_preset() -> None:
         st.session_state.t_state = form
 
 
-def render_setup() -> TrainingForm:
+def render_setup() -> TrainingForm | None:
     """Draw the sidebar and return what it says (not yet validated).  The page address is the setup:
-    decoded on the session's first visit, written back after every change (never the jobs)."""
+    decoded on the session's first visit, written back after every change (never the jobs).  None if
+    drawing it failed: the message says why, and the page still shows the user's jobs."""
+    with guard("The settings"):
+        return _render_setup()
+    return None
+
+
+def _render_setup() -> TrainingForm:
     first_visit = "t_state" not in st.session_state
     linked: TrainingForm = state_from_link(TRAINING_LAB, "t_state")
     _put(linked, overwrite=False)
@@ -161,7 +170,7 @@ def _csv_upload() -> tuple[str | None, str | None, str | None]:
         spec = datasets.register_csv(upload.getvalue(), label)
         ds = datasets.load(spec)  # splitting and standardising can refuse the table too
     except InputError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(f"{escape(upload.name)}: {escape(exc)}")
         return None, None, f"{upload.name} could not be used: {exc}"
-    st.caption(f"{ds.description}")
+    st.caption(escape(ds.description))
     return spec.csv_key, spec.label_column, None

@@ -12,6 +12,8 @@ from actviz.plots import training_figures
 from actviz.plots.curve_figures import colour
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
 from actviz.views import lab_jobs, network_view, training_lab
+from ui.boundary import guard
+from ui.text import escape
 from ui.training_controls import control_row, replay_state
 from ui.training_netview import network_panel
 
@@ -49,7 +51,13 @@ def poll_interval(job: JobSnapshot) -> float | None:
 
 
 def live_panel(manager: JobManager, token: str, job_id: str) -> None:
-    """Status, controls, race strip and charts of one job (a fragment polled while it runs)."""
+    """Status, controls, race strip and charts of one job (a fragment polled while it runs: its own error
+    boundary, since a fragment's reruns do not pass through app.py's)."""
+    with guard("This job's progress"):
+        _live_panel(manager, token, job_id)
+
+
+def _live_panel(manager: JobManager, token: str, job_id: str) -> None:
     job = manager.snapshot(job_id, token)
     if job is None:
         st.warning("This job is no longer available (finished jobs are kept for a limited time).")
@@ -101,7 +109,7 @@ def race_strip(job: JobSnapshot) -> None:
     st.html('<div class="av-strip">' + "".join(chips) + "</div>")
     for r in job.runs:
         if lab_jobs.run_status(r) in ("diverged", "failed") and r.message:
-            st.warning(f"{r.label}: {r.message}")
+            st.warning(f"{escape(r.label)}: {escape(r.message)}")
 
 
 def charts(job: JobSnapshot, stacked: bool) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from actviz.views.urlstate import PageState
+from ui.text import escape
 
 # Keys the address keeps whatever the page's state says: a teacher's lesson locks (ui/locks.py) and,
 # until the session token moves out of the address, the training lab's ``s``.
@@ -25,7 +26,7 @@ def sync_query_params(encoded: Mapping[str, str]) -> None:
 def show_warnings(warnings: Iterable[str], prefix: str = "Some settings in the link were not valid") -> None:
     items = list(warnings)
     if items:
-        st.warning(prefix + " and were replaced by defaults:\n\n" + "\n".join(f"- {w}" for w in items),
+        st.warning(prefix + " and were replaced by defaults:\n\n" + "\n".join(f"- {escape(w)}" for w in items),
                    icon="⚠️")
 
 

@@ -14,6 +14,7 @@ from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import models
 from actviz.views.urlstate import CUSTOM_PARAM_RANGE, PageState, format_assignments
+from ui.text import escape
 
 # Dataset names as the pages' dataset pickers show them.
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
@@ -37,15 +38,15 @@ def idx_dataset_panel(name: str, key: str) -> None:
     The folder is the server's ($ACTVIZ_DATA_DIR, else ./data): paths are never taken from visitors.
     """
     if datasets.available(name):
-        st.caption(datasets.status(name))
+        st.caption(escape(datasets.status(name)))
         return
-    st.warning(datasets.status(name), icon=":material/folder_off:")
+    st.warning(escape(datasets.status(name)), icon=":material/folder_off:")
     if st.button(f"Download {datasets.TITLES.get(name, name)} now (about 30-60 MB)", key=key):
         bar = st.progress(0.0, text="Starting the download…")
         try:
-            datasets.download(name, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+            datasets.download(name, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=escape(msg)))
         except InputError as exc:
-            st.error(str(exc))
+            st.error(escape(exc))
             return
         st.success(f"{datasets.TITLES.get(name, name)} is ready.")
         st.rerun()
@@ -120,7 +121,7 @@ def custom_formula(prefix: str, declared: str, help: str) -> str:
     for pname in expr.free_names(source):
         key = f"{prefix}cp_{pname}"
         initial_value(key, float(min(max(start.get(pname, 1.0), lo), hi)))
-        values[pname] = st.slider(f"{pname} (in your formula)", lo, hi, step=0.05, key=key)
+        values[pname] = st.slider(f"{escape(pname)} (in your formula)", lo, hi, step=0.05, key=key)
     return format_assignments(values)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from actviz import activations, limits, validate
 from actviz.activations import choice as choice_mod
@@ -41,6 +42,7 @@ from actviz.views.urlstate import (
     data_fields,
     first,
     init_fields,
+    limit_selection,
 )
 
 DEFAULT_RACE = ("relu", "sigmoid", "tanh", "gelu", "swish")
@@ -81,7 +83,8 @@ class NameSelection:
         if raw is None:
             return
         chosen: list[str] = []
-        for token in raw.split(",")[:limits.MAX_COMPARED * 2]:
+        tokens = raw.split(",")
+        for token in tokens[:limits.MAX_COMPARED * 2]:
             if not token.strip():
                 continue
             try:
@@ -91,7 +94,7 @@ class NameSelection:
                 continue
             if name not in chosen:
                 chosen.append(name)
-        state.selected = chosen[:limits.MAX_COMPARED]
+        state.selected = limit_selection(chosen, sum(1 for t in tokens if t.strip()), warnings)
 
     def encode(self, state: TrainingForm, out: dict[str, str]) -> None:
         if state.selected != list(DEFAULT_RACE):
@@ -346,6 +349,16 @@ class Inside:
     hidden_names: list[str]
     learned: list[dict[str, list[float]]]
     table: pd.DataFrame
+    skipped: dict[str, str] = field(default_factory=dict)  # run label -> why it is not shown (diverged ...)
+
+
+def _not_inspectable(run: Any, model: models.MLP) -> str | None:
+    """Why a trained net cannot be looked inside (its weights overflowed), or None."""
+    if str(run.status) == "diverged":
+        return "it diverged" + (f" ({run.message})" if run.message else "")
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return "its weights are not finite"
+    return None
 
 
 @memo(maxsize=16, key=lambda job, trained, batch_size=512: (job.id, job.version, batch_size))
@@ -353,23 +366,38 @@ def inside(job: JobSnapshot, trained: Sequence[models.MLP], batch_size: int = 51
     """Activation distributions and dead neurons of every trained net of a finished job (cached).
 
     Computed on copies, so sessions watching the same job never race on the shared models' ``.grad``.
+    Runs whose nets cannot be looked inside (diverged, weights not finite) are left out of the figures
+    and listed in ``skipped`` with the reason; their row in the table says so.
     """
     ds = datasets.load(job.config.dataset)
     xb, yb = diagnostics.seeded_batch(ds.x_train, ds.y_train, min(batch_size, len(ds.x_train)), job.config.seed)
     reports, dead, learned = [], [], []
-    for model in trained:
-        reports.append(diagnostics.gradient_report(copy.deepcopy(model), xb, yb))
-        dead.append(diagnostics.dead_neurons(model, ds.x_train))
-        learned.append(learned_parameters(model))
+    skipped: dict[str, str] = {}
     rows = []
-    for r, d, values in zip(job.runs, dead, learned, strict=True):
-        row = {"activation": r.label, "dead units per layer": " / ".join(str(c) for c in d.counts),
+    for run, model in zip(job.runs, trained, strict=True):
+        why = _not_inspectable(run, model)
+        if why is None:
+            try:
+                report = diagnostics.gradient_report(copy.deepcopy(model), xb, yb)
+                d = diagnostics.dead_neurons(model, ds.x_train)
+            except InputError as exc:
+                why = str(exc)
+        if why is not None:
+            skipped[run.label] = why
+            rows.append({"activation": run.label, "dead units per layer": "—", "dead (all layers)": "—",
+                         "note": f"not shown: {why}"})
+            continue
+        values = learned_parameters(model)
+        reports.append(report)
+        dead.append(d)
+        learned.append(values)
+        row = {"activation": run.label, "dead units per layer": " / ".join(str(c) for c in d.counts),
                "dead (all layers)": f"{d.total_fraction:.1%}"}
         for name, per_layer in values.items():
             row[f"learned {name} per layer"] = ", ".join(f"{v:.3f}" for v in per_layer)
         rows.append(row)
     return Inside(reports, dead, diagnostics.hidden_names(trained[0]) if trained else [], learned,
-                  pd.DataFrame(rows))
+                  pd.DataFrame(rows), skipped)
 
 
 CHARTS = ("curves", "grad_norms", "boundary")

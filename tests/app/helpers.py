@@ -50,6 +50,21 @@ def traces(fig: dict[str, Any], series: str | None = None) -> list[dict[str, Any
     return out
 
 
+def shown(markdown: str) -> str:
+    """The text a browser shows for a message the pages escaped with ui.text.escape (backslashes before
+    punctuation and invisible word joiners removed): compare message contents through this."""
+    import re
+
+    from ui.text import WORD_JOINER
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace(WORD_JOINER, "")
+
+
 def assert_clean(at: AppTest) -> None:
-    """No uncaught exception rendered on the page."""
+    """No uncaught exception rendered on the page, and none caught by the pages' error boundary
+    (ui/boundary.py turns a bug into an error message; a test must still see it as a failure)."""
+    from ui.boundary import INTERNAL_ERROR
+
     assert not at.exception, [e.value for e in at.exception]
+    errors = [shown(e.value) for e in at.error]
+    assert not any(INTERNAL_ERROR in text for text in errors), errors

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from actviz.network import checkpoint
-from tests.app.helpers import assert_clean, figures, open_page
+from tests.app.helpers import assert_clean, figures, open_page, shown
 
 PAGE = "app_pages/training_lab.py"
 
@@ -160,7 +160,7 @@ def test_the_address_is_the_setup_and_a_shared_one_rebuilds_the_form(lab):
 def test_a_bad_link_is_explained_and_the_page_still_works():
     at = open_page(PAGE, {"lr": "-4", "act": "relu,nonsense", "epochs": "abc"})
     assert_clean(at)
-    text = " ".join(w.value for w in at.warning)
+    text = " ".join(shown(w.value) for w in at.warning)
     assert "lr=-4" in text and "nonsense" in text and "epochs" in text
     assert at.session_state["t_lr"] == pytest.approx(0.01)
 
@@ -184,7 +184,7 @@ def test_bad_settings_are_explained_not_crashed(lab):
         lab.run()
         lab.button(key="t_start").click().run()
         assert_clean(lab)
-        assert any(words in e.value for e in lab.error), [e.value for e in lab.error]
+        assert any(words in shown(e.value) for e in lab.error), [shown(e.value) for e in lab.error]
         lab.session_state["t_hidden"] = "8"
         lab.session_state["t_act"] = ["relu"]
 
@@ -192,10 +192,10 @@ def test_bad_settings_are_explained_not_crashed(lab):
 def test_no_hidden_layer_says_it_is_a_linear_model_before_start(lab):
     lab.session_state["t_hidden"] = ""
     lab.run()
-    assert any("a linear model: the activation has no effect" in w.value for w in lab.warning)
+    assert any("a linear model: the activation has no effect" in shown(w.value) for w in lab.warning)
     lab.session_state["t_hidden"] = "4"
     lab.run()
-    assert not any("linear model" in w.value for w in lab.warning)
+    assert not any("linear model" in shown(w.value) for w in lab.warning)
 
 
 def test_checkpoint_download_loads_back(lab):
@@ -249,19 +249,19 @@ def test_a_failed_upload_keeps_its_error_and_a_good_one_trains(lab):
     lab.run()
     assert_clean(lab)
     lab.button(key="t_start").click().run()
-    assert any("upload a CSV" in e.value for e in lab.error)
+    assert any("upload a CSV" in shown(e.value) for e in lab.error)
     lab.file_uploader(key="t_csv_file").set_value(("broken.csv", b"a,b,label\n1,x,cat\n2,3,dog\n", "text/csv")).run()
     assert_clean(lab)
-    assert any("broken.csv" in e.value for e in lab.error), [e.value for e in lab.error]
+    assert any("broken.csv" in shown(e.value) for e in lab.error), [shown(e.value) for e in lab.error]
     lab.run()
-    assert any("broken.csv" in e.value for e in lab.error), "the error stays on screen"
+    assert any("broken.csv" in shown(e.value) for e in lab.error), "the error stays on screen"
     lab.button(key="t_start").click().run()
-    errors = [e.value for e in lab.error]
+    errors = [shown(e.value) for e in lab.error]
     assert any(e.startswith("Cannot start: broken.csv could not be used") for e in errors), errors
     assert not any("upload a CSV file first" in e for e in errors)
     lab.file_uploader(key="t_csv_file").set_value(("animals.csv", _csv(), "text/csv")).run()
     assert_clean(lab)
-    assert not any("animals.csv" in e.value for e in lab.error)
+    assert not any("animals.csv" in shown(e.value) for e in lab.error)
     at = start(lab, t_act=["relu"], t_hidden="4", t_epochs=60, t_seed=21)
     poll_until_finished(at)
     table = at.dataframe[0].value
@@ -290,7 +290,7 @@ def test_a_checkpoint_loads_back_with_what_it_holds_and_a_tampered_one_is_refuse
     data = training_results.checkpoint_bytes(job, 0, model)
     lab.file_uploader(key="t_ckpt_upload").set_value(("model.zip", data, "application/zip")).run()
     assert_clean(lab)
-    assert any("Loaded a 2-6-1 network" in s.value for s in lab.success)
+    assert any("Loaded a 2-6-1 network" in shown(s.value) for s in lab.success)
     held = lab.table[0].value
     assert held.loc["activations", "in this file"] == "Tanh" and held.loc["layers", "in this file"].startswith("2-6-1")
     assert held.loc["dataset", "in this file"].startswith("Moons")
@@ -298,7 +298,7 @@ def test_a_checkpoint_loads_back_with_what_it_holds_and_a_tampered_one_is_refuse
     assert lab.metric[0].value == f"{expected:.2%}"
     lab.file_uploader(key="t_ckpt_upload").set_value(("evil.zip", b"PK\x03\x04 not a zip", "application/zip")).run()
     assert_clean(lab)
-    assert any("evil.zip" in e.value for e in lab.error)
+    assert any("evil.zip" in shown(e.value) for e in lab.error)
 
 
 def test_replay_plays_a_finished_race_from_its_history(lab):
