@@ -231,7 +231,9 @@ def _retype(t: torch.Tensor, kind: str, dtype: torch.dtype, value: float) -> obj
     if kind == "sparse":
         return t.to_sparse()
     if kind == "csr":
-        return t.to_sparse_csr() if t.dim() == 2 else t.to_sparse()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Sparse CSR tensor support is in beta state"
+            return t.to_sparse_csr() if t.dim() == 2 else t.to_sparse()
     if kind == "transposed":
         return t.t() if t.dim() == 2 else t.unsqueeze(0)
     if kind == "empty":
@@ -242,7 +244,7 @@ def _retype(t: torch.Tensor, kind: str, dtype: torch.dtype, value: float) -> obj
         return torch.zeros(*(s + 1 for s in t.shape))
     if kind == "value":
         out = t.clone()
-        out.view(-1)[0] = value
+        out.view(-1)[0] = torch.tensor(value, dtype=torch.float64)  # beyond float32: inf, as a file may hold
         return out
     if kind == "not a tensor":
         return [value]
