@@ -38,12 +38,13 @@ def test_markdown_in_a_link_is_shown_as_text(page, app_url, case):
     for box in range(boxes.count()):
         alert = boxes.nth(box)
         assert alert.locator("a, img, .katex, strong, em, code").count() == 0, alert.inner_html()
-    assert not [u for u in requests if TRAP in u or "ev.il" in u], requests
+    hosts = {urllib.parse.urlsplit(u).netloc for u in requests}
+    assert not hosts & {TRAP, "ev.il", "www.ev.il"}, hosts
     main = page.locator('[data-testid="stMain"]')
     assert main.locator('a[href*="ev.il"], img[src*="127.0.0.1:9"]').count() == 0
     visible = {"link": ["[Login here](https://ev.il)"], "image": [f"![t](http://{TRAP}/a.png)"],
                "bare URL, e-mail and extensions": ["https://ev.il/x", "www.ev.il", "a@ev.il", ":red[x]", "$x^2$",
                                                    f"<img src=http://{TRAP}/b.png>"],
-               "formula": ["[Login](ev.il)"], "parameter": [f"![t](http://{TRAP}/c.png)"]}[case]
+               "formula": ["[Login](ev.il)"], "parameter": ["![t](http://127.0."]}[case]  # quoted up to 20 chars
     for fragment in visible:
         assert fragment in text, (fragment, text)
