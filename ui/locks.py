@@ -26,6 +26,7 @@ from actviz.views.gallery import GALLERY
 from actviz.views.gradient_flow import GRADIENT_FLOW
 from actviz.views.training_lab import TRAINING_LAB
 from actviz.views.urlstate import PageState, first
+from ui.text import escape
 
 QUERY_KEYS = ("lock", "hide", "keep")
 ALL = "all"
@@ -161,7 +162,7 @@ def apply(url_path: str) -> Locks:
         st.session_state[key] = value
     st.html(f"<style>{css(locks)}</style>")
     names = [LABELS.get(n, n) for n in (*locks.locked, *locks.hidden)]
-    st.sidebar.caption("🔒 Fixed by this lesson: " + ", ".join(names[:12]) + ("…" if len(names) > 12 else ""))
+    st.sidebar.caption("🔒 Fixed by this lesson: " + escape(", ".join(names[:12])) + ("…" if len(names) > 12 else ""))
     return locks
 
 

@@ -18,6 +18,7 @@ from actviz import limits
 from actviz.errors import InputError
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
 from actviz.views import lab_jobs
+from ui.text import escape
 
 PACES = (10, 30, 60, 120)  # seconds a replay lasts
 
@@ -133,7 +134,7 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
                                   help="Change the learning rate while the job trains; it applies from the next step.")
     message = st.session_state.pop("t_ctl_message", None)
     if message:
-        st.toast(message)
+        st.toast(escape(message))
 
 
 def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: bool) -> str:
@@ -143,7 +144,7 @@ def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: 
     if job.status == JobStatus.QUEUED:
         return f"**Waiting in the queue** · position {job.queue_position}"
     if job.status == JobStatus.FAILED:
-        return f"**Failed:** {job.error}"
+        return f"**Failed:** {escape(job.error)}"
     word = lab_jobs.describe_status(job, paused).capitalize()
     lr = lab_jobs.snapshot_attr(job, "lr", None)
     extra = f" · lr {lr:g}" if isinstance(lr, (int, float)) and lr != job.config.lr else ""

@@ -101,7 +101,9 @@ def _load_checkpoint_panel() -> None:
     model = loaded.model
     st.success(f"Loaded a {model.n_in}-{'-'.join(str(h) for h in model.hidden)}-{model.n_out} network with "
                f"{escape(loaded.label)}.")
-    st.table(training_lab.checkpoint_table(loaded).set_index(""))
+    held = training_lab.checkpoint_table(loaded)
+    held["in this file"] = held["in this file"].map(lambda v: escape(str(v)[:200]))  # st.table renders Markdown
+    st.table(held.set_index(""))
     try:
         st.metric("Test accuracy now (evaluated here)", f"{checkpoint.evaluate(loaded)['test_acc']:.2%}")
     except InputError as exc:

@@ -10,6 +10,7 @@ from actviz.errors import InputError
 from actviz.plots import network_view as plots
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import network_view
+from ui.text import escape
 
 NO_NEURON = "—"
 
@@ -44,7 +45,7 @@ def network_panel(manager: JobManager, token: str, job: JobSnapshot, shown: JobS
         pic = network_view.cached_picture(shown, run, weights, selected)
         image = network_view.cached_png(shown, run, weights, selected)
     except InputError as exc:
-        st.caption(f"No network view: {exc}")
+        st.caption(f"No network view: {escape(exc)}")
         return
     if job.status in FINISHED and shown is job:
         # Finished: the same picture as an interactive figure — hover names each neuron, a click picks it.

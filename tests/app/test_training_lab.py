@@ -291,7 +291,7 @@ def test_a_checkpoint_loads_back_with_what_it_holds_and_a_tampered_one_is_refuse
     lab.file_uploader(key="t_ckpt_upload").set_value(("model.zip", data, "application/zip")).run()
     assert_clean(lab)
     assert any("Loaded a 2-6-1 network" in shown(s.value) for s in lab.success)
-    held = lab.table[0].value
+    held = lab.table[0].value.map(shown)
     assert held.loc["activations", "in this file"] == "Tanh" and held.loc["layers", "in this file"].startswith("2-6-1")
     assert held.loc["dataset", "in this file"].startswith("Moons")
     expected = training.evaluate(model, datasets.load(cfg.dataset).x_test, datasets.load(cfg.dataset).y_test)[1]

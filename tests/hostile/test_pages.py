@@ -127,3 +127,13 @@ def test_inside_the_trained_models_of_a_job_with_a_diverged_run():
     assert any(c.value.startswith("Histograms") for c in at.caption)  # the ReLU net is still shown
     table = at.dataframe[-1].value
     assert json.loads(table.to_json(orient="records"))[1]["note"].startswith("not shown")
+
+
+def test_markdown_inside_a_checkpoint_is_shown_as_text_in_its_table():
+    at = open_page(LAB)
+    config = {**CONFIG, "written": IMAGE, "dataset": {"name": LINK}, "result": {"status": "**b** :red[x]"},
+              "training": {"optimizer": "a@ev.il"}}
+    at.file_uploader(key="t_ckpt_upload").set_value(("c.zip", with_config(config), "application/zip")).run()
+    assert_clean(at)
+    cells = [assert_inert(v) for v in at.table[0].value["in this file"]]
+    assert IMAGE in " ".join(cells) and LINK in " ".join(cells) and "**b** :red[x]" in cells
