@@ -47,19 +47,35 @@ def unsupported(cfg: TrainConfig) -> str | None:
     return None
 
 
+def planned(cfg: TrainConfig, run: int) -> tuple[Any, int]:
+    """(activation, seed) of run ``run`` (a job may train each activation from several seeds)."""
+    plan = getattr(cfg, "plan", None)
+    if callable(plan):
+        p = plan()[run]
+        return p.activation, p.seed
+    return cfg.activations[run], cfg.seed
+
+
 def activation_of(cfg: TrainConfig, run: int, layer: int) -> Any:
     """The activation choice of one hidden layer of one run (a run may give one per layer)."""
-    act = cfg.activations[run]
+    act, _ = planned(cfg, run)
     per_layer = getattr(act, "layers", None)
     if per_layer:
         return per_layer[min(layer, len(per_layer) - 1)]
     return act
 
 
+def features_of(cfg: TrainConfig) -> tuple[str, ...]:
+    """The input features the network expands each point into (``()``: x1 and x2 as they are)."""
+    return tuple(getattr(cfg, "features", ()) or ())
+
+
 def build_model(cfg: TrainConfig, run: int, weights: Weights | Mapping[str, Any]) -> models.MLP:
     """The run's network with ``weights`` loaded (a state dict, or ``(W, b)`` per Linear layer)."""
     ds = datasets.load(cfg.dataset)
-    model = models.build_mlp(ds.n_features, cfg.hidden, _n_out(ds), cfg.activations[run], cfg.init, cfg.seed)
+    act, seed = planned(cfg, run)
+    extra = {"features": features_of(cfg)} if features_of(cfg) else {}
+    model = models.build_mlp(ds.n_features, cfg.hidden, _n_out(ds), act, cfg.init, seed, **extra)
     if isinstance(weights, Mapping):
         model.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()}, strict=False)
     else:
@@ -84,8 +100,27 @@ def _n_out(ds: datasets.Dataset) -> int:
     return models.output_size(ds.n_classes)
 
 
+_PLAIN = str.maketrans({"₁": "1", "₂": "2", "·": "*"})
+
+
 def input_names(cfg: TrainConfig) -> tuple[str, ...]:
-    return tuple(getattr(cfg, "feature_names", None) or ("x1", "x2"))
+    """The input column's names (x1, x2, or the chosen features: x1², sin x1 …), in the raster's font."""
+    feats = features_of(cfg)
+    if not feats:
+        return ("x1", "x2")
+    from actviz.network import features as features_mod
+
+    return tuple(label.translate(_PLAIN) for label in features_mod.labels(feats))
+
+
+def expanded(cfg: TrainConfig, pts: torch.Tensor) -> torch.Tensor:
+    """The network's inputs at ``pts``: the points themselves, or their features."""
+    feats = features_of(cfg)
+    if not feats:
+        return pts
+    from actviz.network import features as features_mod
+
+    return features_mod.expand(pts, feats)
 
 
 def _plane(ds: datasets.Dataset, resolution: int) -> tuple[torch.Tensor, tuple[float, float, float, float]]:
@@ -107,7 +142,7 @@ def picture(cfg: TrainConfig, run: int, weights: Weights | Mapping[str, Any],
     pts, extent = _plane(ds, GRID)
     _, _, post = model.forward_detailed(pts)
     hidden = tuple(_to_grid(p, GRID) for p in post)
-    inputs = _to_grid(pts, GRID)
+    inputs = _to_grid(expanded(cfg, pts), GRID)
     fine, _ = _plane(ds, SURFACE_GRID)
     logits = model(fine)
     regression = getattr(ds, "task", "classification") == "regression"
