@@ -89,5 +89,5 @@ def neuron_picker(job: JobSnapshot, shown: JobSnapshot, run: int, weights, pic: 
     if not isinstance(choice, tuple):
         return
     detail = network_view.cached_detail(shown, run, weights, *choice)
-    st.plotly_chart(plots.neuron_figure(detail), key=f"t_nv_detail_{job.id}", config={"displaylogo": False})
+    st.plotly_chart(plots.neuron_figure(detail), key=f"t_nv_detail_{job.id}", config={"displayModeBar": False})
     st.caption(plots.shade_legend(detail))

@@ -344,10 +344,15 @@ def _minus(intervals: tuple[tuple[float, float], ...], cut: tuple[tuple[float, f
 def shade_legend(d: NeuronDetail) -> str:
     """One sentence saying what the bands mean and how many samples fall in them."""
     parts = []
+
+    def share(x: float) -> str:  # "0.3 %" rather than a misleading "0 %" for a few samples
+        return f"{x:.1%}" if 0 < x < 0.1 else f"{x:.0%}"
+
     if d.dead:
-        parts.append(f"grey: f′ is exactly 0, no gradient ({d.share_dead:.0%} of the samples)")
+        parts.append(f"grey: f′ is exactly 0, no gradient ({share(d.share_dead)} of the samples)")
     if d.saturated:
-        parts.append(f"orange: saturated, |f′| < {d.eps:g} out to the edge ({d.share_saturated:.0%} of the samples)")
+        parts.append(f"orange: saturated, |f′| < {d.eps:g} out to the edge ({share(d.share_saturated)} of the "
+                     "samples)")
     return "; ".join(parts) if parts else f"no saturated or dead region in this range (|f′| ≥ {d.eps:g} throughout)"
 
 
