@@ -9,20 +9,18 @@ from actviz.network import checkpoint
 from actviz.plots import network_figures, training_figures
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import training_lab
+from actviz.views.tables import readable
 from ui.boundary import guard
 from ui.text import escape
 
-RESULT_COLUMNS = {
-    "test R²": st.column_config.NumberColumn(format="%.4f", help="1 − (sum of squared errors) / (sum of squares "
-                                                                 "around the mean) on the test split."),
-    "test RMSE": st.column_config.NumberColumn(format="%.4g"),
-    "test accuracy": st.column_config.NumberColumn(
-        format="percent", help="Test accuracy of the weights each run keeps: with early stopping those of its best "
-                               "validation epoch (as the UvA Deep Learning tutorial 3 reloads its best checkpoint)."),
-    "best val accuracy": st.column_config.NumberColumn("best validation accuracy", format="percent"),
-    "dead neurons": st.column_config.NumberColumn(format="percent"),
-    "s / epoch": st.column_config.NumberColumn(format="%.3f"),
-}
+
+def _pct(value: float) -> str:
+    return f"{value:.2%}"
+
+
+# How the results table writes its numbers (st.table of readable strings: full headers, "—" for none).
+RESULT_FORMATS = {"test accuracy": _pct, "best val accuracy": _pct, "dead neurons": _pct, "s / epoch": "%.3f",
+                  "test R²": "%.4f", "test RMSE": "%.4g", "best epoch": "%d", "epochs run": "%d"}
 
 
 def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
@@ -34,10 +32,16 @@ def _results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     if job.status not in FINISHED or not any(r.history for r in job.runs):
         return
     st.subheader("Results")
-    st.dataframe(training_figures.results_table(job.runs, training_lab.task_of(job.config)), hide_index=True,
-                 column_config=RESULT_COLUMNS)
-    st.caption("One row per run, best first. Dead neurons: hidden units whose output is exactly 0 for every "
-               "training sample.")
+    table = training_figures.results_table(job.runs, training_lab.task_of(job.config))
+    table = table.rename(columns={"best val accuracy": "best validation accuracy"})
+    formats = {("best validation accuracy" if k == "best val accuracy" else k): f for k, f in RESULT_FORMATS.items()}
+    shown = readable(table, formats)
+    for column in ("activation", "status", "learned", "note"):  # words from labels, formulas and messages
+        shown[column] = shown[column].map(escape)
+    st.table(shown.set_index("activation"))
+    st.caption("One row per run, best first. Test accuracy is that of the weights each run keeps: with early "
+               "stopping those of its best validation epoch (as the UvA Deep Learning tutorial 3 reloads its best "
+               "checkpoint). Dead neurons: hidden units whose output is exactly 0 for every training sample.")
     confusion = training_lab.confusion_view(job)
     if confusion is not None:
         st.plotly_chart(training_figures.confusion_figure(*confusion, row_height=200 + 12 * len(confusion[2])),
