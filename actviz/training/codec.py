@@ -40,11 +40,9 @@ def encode(value: Any, depth: int = 0) -> Any:
     """``value`` as JSON-able data (see the module docstring)."""
     if depth > MAX_DEPTH:
         raise CodecError("the value is nested too deeply to store")
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, enum.Enum):
+    if isinstance(value, enum.Enum):  # before str and int: StrEnum and IntEnum members are those too
         return {"__enum__": _name(type(value)), "value": encode(value.value, depth + 1)}
-    if isinstance(value, (int, float)):
+    if value is None or isinstance(value, (bool, str, int, float)):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value) if f.init}

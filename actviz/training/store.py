@@ -96,7 +96,7 @@ def interrupted(record: StoredJob, now: float | None = None) -> StoredJob:
                    "(the epochs trained so far are kept here)")
     runs = [r.copy() for r in record.runs]
     for r in runs:
-        if not r.status.finished:
+        if not getattr(r.status, "finished", r.status not in ("pending", "running")):
             r.status, r.message = _STOPPED, "interrupted by a server restart"
     return replace(record, status=INTERRUPTED, error=message, runs=runs, finished_at=when)
 
@@ -174,6 +174,20 @@ class JobStore:
                     os.unlink(p)
                 except OSError:
                     pass
+
+    def remove_orphans(self, keep: set[str], older_than_s: float) -> int:
+        """Delete model files no stored job refers to (a crash between writing a model and its record),
+        once they are older than ``older_than_s``; returns how many."""
+        keep = {str(Path(p).resolve()) for p in keep}
+        removed, cutoff = 0, time.time() - older_than_s
+        for path in list(self.models_dir.glob("*.zip")) + list(self.models_dir.glob("*.part")):
+            try:
+                if str(path.resolve()) not in keep and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                pass
+        return removed
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every save and delete so far is on disk; False on timeout."""

@@ -59,6 +59,7 @@ def test_run_records_keep_nan_infinity_statuses_and_nested_summaries():
     runs = [progress("ReLU"), progress("Tanh", 1, RunStatus.DIVERGED)]
     back = codec.loads(codec.dumps(runs))
     assert [r.status for r in back] == [RunStatus.RUNNING, RunStatus.DIVERGED]
+    assert all(type(r.status) is RunStatus for r in back)   # the enum, not its string value
     assert back[0].summary == runs[0].summary and back[0].live == runs[0].live and back[0].boundary == runs[0].boundary
     first = back[0].history[0]
     assert math.isnan(first.val_loss) and first.test_loss == math.inf and first.train_loss == 1.0
