@@ -66,6 +66,108 @@ def check_range(xmin: Any, xmax: Any, points: Any) -> tuple[float, float, int]:
     return lo, hi, int(n)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of the x-range where f is undefined (NaN or infinite), with its ends located by bisection:
+    ``lo``/``hi`` are None when the gap runs to the edge of the range; ``*_closed`` says whether the end
+    point itself is undefined (log(x): x <= 0; sqrt(x): x < 0; 1/x: the single point x = 0)."""
+
+    lo: float | None
+    hi: float | None
+    lo_closed: bool = True
+    hi_closed: bool = True
+
+    def text(self) -> str:
+        """``"undefined for x ≤ 0"``, ``"undefined at x = 0"``, ``"undefined for 1 < x < 2"``."""
+        lo, hi = self.lo, self.hi
+        if lo is not None and hi is not None and lo == hi:
+            return f"undefined at x = {lo:g}"
+        if lo is None and hi is None:
+            return "undefined on the whole range"
+        if lo is None:
+            return f"undefined for x {'≤' if self.hi_closed else '<'} {hi:g}"
+        if hi is None:
+            return f"undefined for x {'≥' if self.lo_closed else '>'} {lo:g}"
+        return f"undefined for {lo:g} {'≤' if self.lo_closed else '<'} x {'≤' if self.hi_closed else '<'} {hi:g}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi, "lo_closed": self.lo_closed, "hi_closed": self.hi_closed,
+                "text": self.text()}
+
+
+MAX_GAPS = 8  # described gaps per curve (1/sin(x) would have many)
+
+
+def _defined(fn, points: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        values = fn(torch.from_numpy(np.asarray(points, dtype=np.float64)))
+    return np.isfinite(values.numpy())
+
+
+def _boundary(fn, bad: float, good: float) -> tuple[float, bool]:
+    """Where f stops being defined between an undefined grid point ``bad`` and a defined one ``good``:
+    (the boundary, snapped, and whether f is undefined at the boundary itself)."""
+    lo, hi = bad, good
+    for _ in range(60):
+        if abs(hi - lo) <= 1e-12 * (1.0 + abs(lo)):
+            break
+        mid = 0.5 * (lo + hi)
+        if _defined(fn, np.array([mid]))[0]:
+            hi = mid
+        else:
+            lo = mid
+    edge = _snap(0.5 * (lo + hi))
+    return edge, not bool(_defined(fn, np.array([edge]))[0])
+
+
+def _poles(fn, x: np.ndarray, y: np.ndarray) -> list[Gap]:
+    """Points between two grid points where f is undefined (1/x at 0 on a grid without 0): f changes sign
+    across a cell with values far above the rest; bisection on the sign finds the point, kept if f is not
+    finite there."""
+    finite = np.isfinite(y)
+    if finite.sum() < 3:
+        return []
+    scale = float(np.median(np.abs(y[finite]))) + 1e-12
+    a, b = y[:-1], y[1:]
+    cells = np.flatnonzero(np.isfinite(a) & np.isfinite(b) & (np.sign(a) * np.sign(b) < 0)
+                           & (np.minimum(np.abs(a), np.abs(b)) > 10 * scale))[:MAX_GAPS]
+    out = []
+    for i in cells:
+        lo, hi, f_lo = float(x[i]), float(x[i + 1]), float(y[i])
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            with torch.no_grad():
+                f_mid = float(fn(torch.tensor([mid], dtype=torch.float64))[0])
+            if not math.isfinite(f_mid) or hi - lo <= 1e-13 * (1.0 + abs(lo)):
+                break
+            if (f_mid < 0) == (f_lo < 0):
+                lo, f_lo = mid, f_mid
+            else:
+                hi = mid
+        c = _snap(0.5 * (lo + hi))
+        if not _defined(fn, np.array([c]))[0]:
+            out.append(Gap(c, c))
+    return out
+
+
+def find_gaps(fn, x: np.ndarray, y: np.ndarray) -> list[Gap]:
+    """The stretches of the grid where f is not finite, each end located between grid points, and the
+    points between grid points where it is not (see :func:`_poles`)."""
+    bad = ~np.isfinite(y)
+    if not bad.any():
+        return _poles(fn, x, y)
+    idx = np.flatnonzero(bad)
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    gaps = []
+    for a, b in list(zip(starts, ends))[:MAX_GAPS]:
+        lo, lo_closed = (None, True) if a == 0 else _boundary(fn, float(x[a]), float(x[a - 1]))
+        hi, hi_closed = (None, True) if b == len(x) - 1 else _boundary(fn, float(x[b]), float(x[b + 1]))
+        gaps.append(Gap(lo, hi, lo_closed, hi_closed))
+    return gaps + _poles(fn, x, np.where(bad, 0.0, y))[:MAX_GAPS - len(gaps)]
+
+
 @dataclass
 class Curve:
     choice: ActivationChoice
@@ -74,6 +176,7 @@ class Curve:
     dy: np.ndarray
     d2y: np.ndarray  # NaN where f'' is undefined
     jumps: dict[int, list[float]] = field(default_factory=dict)  # derivative order -> x of jumps
+    undefined: list[Gap] = field(default_factory=list)  # where f itself is undefined (log(x) for x <= 0)
 
     @property
     def label(self) -> str:
@@ -200,7 +303,9 @@ def _compute_curve_cached(choice: ActivationChoice, xmin: float, xmax: float, po
         jumps = find_jumps(fn, x, (y, dy, d2y))
     dy[_undefined_mask(x, jumps, (0,))] = np.nan
     d2y[_undefined_mask(x, jumps, (0, 1))] = np.nan
-    return Curve(choice, x, y, dy, d2y, jumps)
+    with np.errstate(all="ignore"):
+        gaps = find_gaps(fn, x, y)
+    return Curve(choice, x, y, dy, d2y, jumps, gaps)
 
 
 def evaluate_guarded(choice: ActivationChoice, fn, x: Tensor, keep_inf: bool = False
@@ -224,14 +329,23 @@ def evaluate_guarded(choice: ActivationChoice, fn, x: Tensor, keep_inf: bool = F
 
 
 def saturated_intervals(x: np.ndarray, dy: np.ndarray, eps: float) -> list[tuple[float, float]]:
-    """Maximal x-intervals of the grid where |f'| < eps (the saturated zone the gallery shades)."""
-    if eps <= 0:
+    """The saturated zones the gallery shades: where |f'| < eps holds all the way out to an edge of the
+    range (the seeds' definition: f' -> 0 as x -> -inf or +inf).  A place where f' merely crosses 0 (GELU
+    near x = -0.75) or dips below eps inside the range (Tanhshrink at 0) is not saturation.
+
+    At most two intervals: from the left edge, and to the right edge (one, if |f'| < eps everywhere).
+    Undefined points (NaN) end a zone.
+    """
+    if eps <= 0 or len(x) == 0:
         return []
     flat = np.isfinite(dy) & (np.abs(dy) < eps)
-    idx = np.flatnonzero(flat)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1)
-    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
-    ends = np.concatenate([idx[breaks], [idx[-1]]])
-    return [(float(x[a]), float(x[b])) for a, b in zip(starts, ends)]
+    out: list[tuple[float, float]] = []
+    if flat.all():
+        return [(float(x[0]), float(x[-1]))]
+    if flat[0]:
+        end = int(np.argmin(flat)) - 1           # last index of the run from the left edge
+        out.append((float(x[0]), float(x[end])))
+    if flat[-1]:
+        start = len(flat) - int(np.argmin(flat[::-1]))  # first index of the run to the right edge
+        out.append((float(x[start]), float(x[-1])))
+    return out

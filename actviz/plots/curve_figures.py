@@ -39,30 +39,57 @@ def _series(curve: Curve, attr: str) -> np.ndarray:
     return np.where(np.isfinite(getattr(curve, attr)), getattr(curve, attr), np.nan)
 
 
+def _drawn(curve: Curve, attr: str) -> tuple[np.ndarray, np.ndarray]:
+    """x and y as drawn: a point where f is undefined between two grid points (1/x at 0 when 0 is not on
+    the grid) gets a NaN inserted there, so the line breaks instead of joining -200 to +200."""
+    x, y = curve.x, _series(curve, attr)
+    poles = [g.lo for g in curve.undefined if g.lo is not None and g.lo == g.hi and not np.any(x == g.lo)]
+    if not poles:
+        return x, y
+    at = np.searchsorted(x, poles)
+    return np.insert(x, at, poles), np.insert(y, at, np.nan)
+
+
+LANE_PX = 24  # height of one activation's saturation lane under the overlay chart
+
+
 def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: str = "overlay",
                       saturation_eps: float = 0.0, height: int | None = None) -> go.Figure:
     """f and its autograd derivative(s) for each curve, overlaid or one panel per activation.
 
-    Regions where |f'| < ``saturation_eps`` are shaded in the activation's colour (0 disables).
+    Saturation (|f'| < ``saturation_eps`` out to an edge of the range; 0 disables): in the overlay, one
+    labelled lane per activation under the chart (six overlapping tints would be unreadable); in the grid,
+    a grey band in each panel.  Where a formula is undefined (log(x) for x <= 0) the chart says so there,
+    and the y-axis is set from the finite values.
     """
     orders = DERIVATIVE_STYLES if show_d2 else DERIVATIVE_STYLES[:2]
+    lanes = layout != "grid" and saturation_eps > 0 and bool(curves)
     if layout == "grid" and curves:
         cols = min(3, len(curves))
         rows = math.ceil(len(curves) / cols)
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=[c.label for c in curves],
                             horizontal_spacing=0.06, vertical_spacing=0.12 if rows > 1 else 0.1)
+    elif lanes:
+        cols = rows = 1
+        main_px = height or 480
+        lane_px = LANE_PX * len(curves) + 30
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
+                            row_heights=[main_px / (main_px + lane_px), lane_px / (main_px + lane_px)])
+        height = main_px + lane_px + 60
     else:
         cols = rows = 1
         fig = go.Figure()
 
     shapes: list[dict] = []  # one layout update at the end: add_vrect deep-copies the layout each call
+    notes: list[dict] = []
     for i, curve in enumerate(curves):
         col_hex = colour(i)
         row, col = (i // cols + 1, i % cols + 1) if layout == "grid" else (None, None)
         for sym, dash, attr in orders:
             name = f"{sym}: {curve.label}" if layout != "grid" else f"{sym}"
+            xs, ys = _drawn(curve, attr)
             trace = go.Scatter(
-                x=curve.x, y=_series(curve, attr), mode="lines", name=name,
+                x=xs, y=ys, mode="lines", name=name,
                 legendgroup=f"act{i}" if layout != "grid" else sym,
                 showlegend=layout != "grid" or i == 0,
                 line={"color": col_hex if layout != "grid" else colour(["y", "dy", "d2y"].index(attr)),
@@ -70,50 +97,91 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
                 meta={"activation": curve.choice.key, "series": attr},
                 hovertemplate=f"{sym}(%{{x:.3f}}) = %{{y:.4g}}<extra>{curve.label}</extra>",
             )
-            if row is None:
-                fig.add_trace(trace)
-            else:
+            if row is not None:
                 fig.add_trace(trace, row=row, col=col)
-        if saturation_eps > 0:
-            fill = _rgba(col_hex if layout != "grid" else "#888888", 0.10 if layout != "grid" else 0.18)
-            xref = "x" if row is None else f"x{'' if i == 0 else i + 1}"
-            yref = "y domain" if row is None else f"y{'' if i == 0 else i + 1} domain"
+            elif lanes:
+                fig.add_trace(trace, row=1, col=1)
+            else:
+                fig.add_trace(trace)
+        xref = "x" if row is None else f"x{'' if i == 0 else i + 1}"
+        yref = "y domain" if row is None else f"y{'' if i == 0 else i + 1} domain"
+        zones = saturated_intervals(curve.x, curve.dy, saturation_eps)
+        if lanes:
+            lane = len(curves) - 1 - i  # first activation on top
+            shapes += [{"type": "rect", "x0": a, "x1": b, "y0": lane + 0.15, "y1": lane + 0.85, "xref": "x2",
+                        "yref": "y2", "fillcolor": _rgba(col_hex, 0.55), "line": {"width": 0},
+                        "name": f"saturated:{curve.choice.key}"} for a, b in zones]
+        elif saturation_eps > 0:
             shapes += [{"type": "rect", "x0": a, "x1": b, "y0": 0, "y1": 1, "xref": xref, "yref": yref,
-                        "fillcolor": fill, "line": {"width": 0}, "layer": "below"}
-                       for a, b in saturated_intervals(curve.x, curve.dy, saturation_eps)]
+                        "fillcolor": _rgba("#888888", 0.18), "line": {"width": 0}, "layer": "below",
+                        "name": f"saturated:{curve.choice.key}"} for a, b in zones]
+        for gap in curve.undefined:
+            lo = float(curve.x[0]) if gap.lo is None else gap.lo
+            hi = float(curve.x[-1]) if gap.hi is None else gap.hi
+            shapes.append({"type": "rect", "x0": lo, "x1": hi, "y0": 0, "y1": 1, "xref": xref, "yref": yref,
+                           "fillcolor": "rgba(120,120,120,0.10)", "line": {"width": 1, "dash": "dot",
+                                                                           "color": "#999"},
+                           "layer": "below", "name": f"undefined:{curve.choice.key}"})
+            prefix = f"{curve.label}: " if layout != "grid" and len(curves) > 1 else ""
+            notes.append({"text": prefix + gap.text(), "x": 0.5 * (lo + hi), "xref": xref,
+                          "y": 0.98 - 0.07 * len(notes) if row is None else 0.98, "yref": yref,
+                          "yanchor": "top", "showarrow": False, "bgcolor": "rgba(255,255,255,0.85)",
+                          "font": {"size": 12, "color": col_hex if layout != "grid" else "#444"},
+                          "name": f"undefined:{curve.choice.key}"})
 
     if shapes:
         fig.update_layout(shapes=shapes)
-    title = "Activation functions and their autograd derivatives"
-    if saturation_eps > 0:
-        title += f" (shaded: saturated, |f′| < {saturation_eps:g})"
+    for note in notes:
+        fig.add_annotation(**note)
     fig.update_layout(
-        title={"text": title, "font": {"size": 16}},
+        title={"text": "Activations and their autograd derivatives", "font": {"size": 16}},
         hovermode="x unified" if layout != "grid" else "closest",
         height=height or (520 if layout != "grid" else 300 * rows + 80),
         margin={"l": 50, "r": 20, "t": 60, "b": 40},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14 if not lanes else -0.08, "x": 0},
     )
-    fig.update_xaxes(title_text="x", zeroline=True, zerolinecolor="#999")
+    fig.update_xaxes(zeroline=True, zerolinecolor="#999")
     fig.update_yaxes(zeroline=True, zerolinecolor="#999")
+    if lanes:
+        n = len(curves)
+        fig.update_yaxes(range=[0, n], tickvals=[n - 0.5 - k for k in range(n)], fixedrange=True,
+                         ticktext=[c.label for c in curves], zeroline=False, showgrid=False, row=2, col=1)
+        fig.update_xaxes(title_text="x", row=2, col=1)
+        fig.add_annotation(text=f"Saturated: |f′| < {saturation_eps:g} out to the edge of the range",
+                           xref="x2 domain", yref="y2 domain", x=0, y=1, yanchor="bottom", xanchor="left",
+                           showarrow=False, font={"size": 12, "color": "#555"})
+    else:
+        fig.update_xaxes(title_text="x")
     if layout != "grid":
-        fig.update_yaxes(title_text="value")
-        _clip_y(fig, curves, orders)
+        fig.update_yaxes(title_text="value", row=1, col=1) if lanes else fig.update_yaxes(title_text="value")
+        _clip_y(fig, curves, orders, lanes)
+    else:
+        for i, curve in enumerate(curves):
+            _clip_y(fig, [curve], orders, row=i // cols + 1, col=i % cols + 1)
     return fig
 
 
-def _clip_y(fig: go.Figure, curves: Sequence[Curve], orders) -> None:
-    """Keep the y-axis on the interesting part when one curve dwarfs the rest (e.g. SELU at x=1000)."""
-    values = np.concatenate([getattr(c, attr) for c in curves for _, _, attr in orders]) if curves else []
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+def _clip_y(fig: go.Figure, curves: Sequence[Curve], orders, in_subplot: bool = False, row: int | None = None,
+            col: int | None = None) -> None:
+    """Set the y-axis from the finite values, on the interesting part when a few values dwarf the rest
+    (SELU at x = 1000, log(x)'s f′ = 1/x near 0): each series keeps its middle 90 %, and the axis is cut to
+    their union when the full range is more than four times wider."""
+    series = [np.asarray(getattr(c, attr), dtype=float) for c in curves for _, _, attr in orders]
+    series = [v[np.isfinite(v)] for v in series]
+    series = [v for v in series if v.size]
+    if not series:
         return
-    lo, hi = np.percentile(values, [0.5, 99.5])
+    values = np.concatenate(series)
+    lo = min(float(np.percentile(v, 5)) for v in series)
+    hi = max(float(np.percentile(v, 95)) for v in series)
     full_lo, full_hi = float(values.min()), float(values.max())
+    where = {"row": row, "col": col} if row is not None else ({"row": 1, "col": 1} if in_subplot else {})
     if (full_hi - full_lo) > 4 * (hi - lo) > 0:
         pad = 0.1 * (hi - lo)
-        fig.update_yaxes(range=[lo - pad, hi + pad])
+        fig.update_yaxes(range=[lo - pad, hi + pad], **where)
+    elif any(c.undefined for c in curves):  # plotly would size the axis from the drawn points: say so
+        pad = 0.05 * (full_hi - full_lo) or 1.0
+        fig.update_yaxes(range=[full_lo - pad, full_hi + pad], **where)
 
 
 def _morph_y_range(arrays: Sequence[np.ndarray]) -> list[float]:
