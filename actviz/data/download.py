@@ -1,13 +1,19 @@
-"""Fetching MNIST and FashionMNIST: the four .gz files, MD5-verified, from the usual mirrors."""
+"""Fetching MNIST and FashionMNIST: the four .gz files, MD5-verified, from the usual mirrors.
+
+`pooch <https://www.fatiando.org/pooch/>`_ does the downloading part: it streams each file into a
+temporary file beside its destination, checks the MD5 against the list below, and only then moves it
+into place (a failed, interrupted or tampered download leaves nothing behind); a file already there
+with the right checksum is kept.  What pooch does not do is ours: trying the next mirror when one
+fails, a cap on the bytes a server may send (counted as they arrive, whatever the server claims), the
+progress callback the page and the CLI draw, and one InputError saying what to do when every mirror
+failed.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import http.client
+import logging
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,42 +64,51 @@ def _md5_file(p: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch_to(url: str, directory: Path, expected_md5: str,
-              on_bytes: Callable[[int, int | None], None]) -> Path:
-    """Download ``url`` into a temporary file in ``directory`` and check its MD5; the temp path on success."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.md5(usedforsecurity=False)
-        done = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
-            length = resp.headers.get("Content-Length") if getattr(resp, "headers", None) is not None else None
-            total = int(length) if length and str(length).isdigit() else None
-            while chunk := resp.read(1 << 16):
-                done += len(chunk)
-                if done > _MAX_DOWNLOAD_BYTES:
-                    raise _Rejected(f"the server sent more than {_MAX_DOWNLOAD_BYTES // 2**20} MB")
-                h.update(chunk)
-                out.write(chunk)
-                on_bytes(done, total)
-        got = h.hexdigest()
-        if got != expected_md5:
-            raise _Rejected(f"checksum mismatch (MD5 {got}, expected {expected_md5})")
-        return tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class _Rejected(Exception):
-    """A download arrived but is not the expected file."""
+    """A download arrived but is not the expected file (too large)."""
+
+
+class _Progress:
+    """pooch's progress-bar protocol (``total``, ``update(n)``, ``reset()``, ``close()``), forwarding the
+    bytes received to our callback and refusing a download beyond the cap as it arrives."""
+
+    def __init__(self, on_bytes: Callable[[int, int | None], None]):
+        self.on_bytes = on_bytes
+        self.total: int | None = None
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        self.done += n  # pooch counts its chunk size per chunk: never fewer bytes than arrived
+        if self.done > _MAX_DOWNLOAD_BYTES + _CHUNK:
+            raise _Rejected(f"the server sent more than {_MAX_DOWNLOAD_BYTES // 2**20} MB")
+        self.on_bytes(self.done, self.total or None)
+
+    def reset(self) -> None:
+        self.done = 0
+
+    def close(self) -> None:
+        pass
+
+
+_CHUNK = 1 << 16
+
+
+def _fetch(url: str, dest: Path, md5: str, on_bytes: Callable[[int, int | None], None]) -> None:
+    """Download ``url`` to ``dest`` through pooch (temporary file, MD5 check, then the move)."""
+    import pooch  # imported when a download starts, not with every CLI command
+
+    pooch.get_logger().setLevel(logging.WARNING)  # our own progress says what happens
+    downloader = pooch.HTTPDownloader(progressbar=_Progress(on_bytes), chunk_size=_CHUNK,
+                                      timeout=DOWNLOAD_TIMEOUT_S,
+                                      headers={"Accept-Encoding": "identity"})  # bytes as stored: the cap holds
+    pooch.retrieve(url, known_hash=f"md5:{md5}", fname=dest.name, path=dest.parent, downloader=downloader)
 
 
 def download(name: str, data_dir: str | os.PathLike[str] | None = None, progress: ProgressFn | None = None) -> Path:
     """Fetch the four .gz files of ``name`` into ``<data_dir>/<name>/``, MD5-verified; returns that folder.
 
     Files already there with the right checksum (or uncompressed) are kept.  Each file is written to a
-    temporary file and renamed once verified, so an interrupted or bad download leaves nothing behind.
+    temporary file and moved once verified (pooch), so an interrupted or bad download leaves nothing behind.
     ``progress(fraction, message)`` is called as bytes arrive.  Offline: InputError saying what to do.
     """
     if name not in IDX_DATASETS:
@@ -126,17 +141,15 @@ def download(name: str, data_dir: str | os.PathLike[str] | None = None, progress
                 report(min(frac, 1.0), f"{fname}: {done / 1e6:.1f} of {expected / 1e6:.1f} MB")
 
             try:
-                tmp = _fetch_to(url, target, md5, on_bytes)
-            except _Rejected as exc:
+                _fetch(url, dest, md5, on_bytes)
+            except (_Rejected, ValueError) as exc:  # pooch: ValueError when the MD5 does not match
                 reached = True
-                problems.append(f"{url}: {exc}")
+                problems.append(f"{url}: {_short(exc)}")
                 continue
-            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-                # offline, DNS failure, refused, timeout, HTTP error status
-                reason = getattr(exc, "reason", None) or exc
-                problems.append(f"{url}: {reason}")
+            except (OSError, RuntimeError) as exc:
+                # offline, DNS failure, refused, timeout, HTTP error status (requests' errors are OSErrors)
+                problems.append(f"{url}: {_short(exc)}")
                 continue
-            os.replace(tmp, dest)
             break
         else:
             what = ("the downloaded file failed verification" if reached
@@ -148,3 +161,12 @@ def download(name: str, data_dir: str | os.PathLike[str] | None = None, progress
         finished += sizes[fname]
         report(finished / grand, f"{fname}: downloaded, checksum OK")
     return target
+
+
+def _short(exc: BaseException) -> str:
+    """One line about a failed attempt: pooch's checksum message, or the network error's reason."""
+    text = " ".join(str(exc).split())
+    if "hash" in text.lower() and "does not match" in text.lower():
+        return "checksum mismatch (the file is not the expected one)"
+    reason = getattr(exc, "reason", None) or getattr(getattr(exc, "response", None), "reason", None)
+    return (str(reason) if reason else text or type(exc).__name__)[:200]

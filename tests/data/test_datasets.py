@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import struct
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +20,15 @@ from actviz.data import datasets as d
 from actviz.data import synthetic, tables
 from actviz.data.datasets import DatasetSpec
 from actviz.errors import InputError
+from tests.data.mirror import Mirror, closed_port
 
 N_TRAIN, N_TEST = 60, 20  # tiny IDX sets: 50 train + 10 validation, 20 test
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    def offline(url, *args, **kwargs):
-        raise urllib.error.URLError("network disabled in tests")
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    for name in list(d.MIRRORS):  # a download a test did not serve itself is refused on loopback, never sent out
+        monkeypatch.setitem(d.MIRRORS, name, ("http://127.0.0.1:9/",))
     monkeypatch.delenv(d.DATA_DIR_ENV, raising=False)
     d.clear_cache()
     yield
@@ -77,12 +73,6 @@ def csv_text(rows: list[str], header: str = "a,b,label") -> bytes:
 
 def good_rows(n: int = 30) -> list[str]:
     return [f"{i},{(i * 7) % 11 - 5.5},{('setosa', 'virginica', 'versicolor')[i % 3]}" for i in range(n)]
-
-
-class FakeResponse(io.BytesIO):
-    def __init__(self, data: bytes):
-        super().__init__(data)
-        self.headers = {"Content-Length": str(len(data))}
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -320,60 +310,79 @@ def test_a_replaced_file_is_reread(tmp_path):
 
 # --- download ------------------------------------------------------------------------------------
 
-def _serve(monkeypatch, payloads: dict[str, bytes], seen: list[str] | None = None):
-    def fake_urlopen(url, timeout=None):
-        if seen is not None:
-            seen.append(url)
-        return FakeResponse(payloads[url.rsplit("/", 1)[1]])
+def _payloads() -> dict[str, bytes]:
+    return {stem + ".gz": gzip.compress(data) for stem, data in idx_set().items()}
 
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+
+def _serve(monkeypatch, name: str, payloads: dict[str, bytes], **behaviour) -> Mirror:
+    """A loopback mirror serving ``payloads`` as ``name``'s two mirrors, with their MD5s as the list's."""
+    monkeypatch.setitem(d.MD5, name, {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()})
+    mirror = Mirror(payloads, behaviour.pop("behaviour", None), **behaviour)
+    monkeypatch.setitem(d.MIRRORS, name, mirror.mirrors())
+    return mirror
 
 
 def test_download_verifies_md5_and_lands_in_the_directory(tmp_path, monkeypatch):
-    payloads = {stem + ".gz": gzip.compress(data) for stem, data in idx_set().items()}
-    monkeypatch.setitem(d.MD5, "mnist", {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()})
-    seen: list[str] = []
-    _serve(monkeypatch, payloads, seen)
+    payloads = _payloads()
     reports: list[tuple[float, str]] = []
-    target = d.download("mnist", tmp_path, progress=lambda f, m: reports.append((f, m)))
-    assert target == tmp_path / "mnist"
-    assert sorted(p.name for p in target.iterdir()) == sorted(payloads)
-    assert all(url.startswith(d.MIRRORS["mnist"][0]) for url in seen) and len(seen) == 4
-    assert reports[-1][0] == pytest.approx(1.0) and all(0 <= f <= 1 for f, _ in reports)
-    ds = d.load(DatasetSpec("mnist", data_dir=str(tmp_path)))
-    assert ds.sizes == (50, 10, 20)
-    # a second run keeps the verified files
-    seen.clear()
-    d.download("mnist", tmp_path)
-    assert seen == []
+    with _serve(monkeypatch, "mnist", payloads) as mirror:
+        target = d.download("mnist", tmp_path, progress=lambda f, m: reports.append((f, m)))
+        assert target == tmp_path / "mnist"
+        assert sorted(p.name for p in target.iterdir()) == sorted(payloads)
+        assert all(path.startswith("/a/") for path in mirror.seen) and len(mirror.seen) == 4
+        assert reports[-1][0] == pytest.approx(1.0) and all(0 <= f <= 1 for f, _ in reports)
+        assert sum("checksum OK" in m for _, m in reports) == 4
+        ds = d.load(DatasetSpec("mnist", data_dir=str(tmp_path)))
+        assert ds.sizes == (50, 10, 20)
+        mirror.seen.clear()  # a second run keeps the verified files
+        d.download("mnist", tmp_path)
+        assert mirror.seen == []
 
 
-def test_download_rejects_bad_bytes_and_leaves_nothing(tmp_path):
-    payloads = {stem + ".gz": b"certainly not the real file" for stem in d.IDX_FILES}
-    with pytest.MonkeyPatch.context() as mp:
-        _serve(mp, payloads)
+def test_download_falls_back_to_the_second_mirror(tmp_path, monkeypatch):
+    payloads = _payloads()
+    with _serve(monkeypatch, "fashion_mnist", payloads, behaviour={f"/a/{n}": "missing" for n in payloads}) as mirror:
+        d.download("fashion_mnist", tmp_path)
+    assert sorted(p.name for p in (tmp_path / "fashion_mnist").iterdir()) == sorted(payloads)
+    assert [p[:3] for p in mirror.seen] == ["/a/", "/b/"] * 4
+
+
+def test_download_rejects_bad_bytes_and_leaves_nothing(tmp_path, monkeypatch):
+    payloads = _payloads()
+    with _serve(monkeypatch, "mnist", payloads):
+        monkeypatch.setitem(d.MD5, "mnist", {k: "0" * 32 for k in payloads})  # the list expects other files
         with pytest.raises(InputError, match="checksum mismatch") as err:
             d.download("mnist", tmp_path)
     assert "failed verification" in str(err.value)
     assert list((tmp_path / "mnist").iterdir()) == []  # no partial or temporary file
 
 
-def test_download_interrupted_midway_leaves_nothing(tmp_path, monkeypatch):
-    class Broken(FakeResponse):
-        def read(self, n=-1):
-            if self.tell() > 10:
-                raise ConnectionResetError("connection reset by peer")
-            return super().read(10)
-
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: Broken(b"x" * 100))
-    with pytest.raises(InputError, match="offline"):
-        d.download("fashion_mnist", tmp_path)
+@pytest.mark.parametrize("how", ["reset", "lie"])
+def test_download_interrupted_midway_leaves_nothing(tmp_path, monkeypatch, how):
+    payloads = _payloads()
+    with _serve(monkeypatch, "fashion_mnist", payloads, behaviour={n: how for n in payloads}):
+        with pytest.raises(InputError) as err:
+            d.download("fashion_mnist", tmp_path)
+    assert "offline" in str(err.value) or "failed verification" in str(err.value)
     assert list((tmp_path / "fashion_mnist").iterdir()) == []
 
 
-def test_download_offline_is_an_input_error(tmp_path):
-    with pytest.raises(InputError) as err:
-        d.download("fashion_mnist", str(tmp_path))
+def test_download_stops_a_server_that_sends_too_much(tmp_path, monkeypatch):
+    from actviz.data import download as dl
+
+    monkeypatch.setattr(dl, "_MAX_DOWNLOAD_BYTES", 2 * 2**20)
+    payloads = _payloads()
+    with _serve(monkeypatch, "mnist", payloads, behaviour={n: "flood" for n in payloads}, flood_bytes=40 * 2**20):
+        with pytest.raises(InputError, match="more than 2 MB"):
+            d.download("mnist", tmp_path)
+    assert list((tmp_path / "mnist").iterdir()) == []
+
+
+def test_download_offline_is_an_input_error(tmp_path, monkeypatch):
+    with closed_port() as url:
+        monkeypatch.setitem(d.MIRRORS, "fashion_mnist", (url, url))
+        with pytest.raises(InputError) as err:
+            d.download("fashion_mnist", str(tmp_path))
     msg = str(err.value)
     assert "offline" in msg and "train-images-idx3-ubyte" in msg and str(tmp_path / "fashion_mnist") in msg
     with pytest.raises(InputError, match="only mnist and fashion_mnist"):
@@ -534,8 +543,10 @@ def test_cli_data_list_json(tmp_path, capsys):
     assert "moons" in capsys.readouterr().out
 
 
-def test_cli_data_download_offline_exits_2_with_one_line(tmp_path, capsys):
-    assert cli.main(["data", "download", "mnist", "--data-dir", str(tmp_path)]) == 2
+def test_cli_data_download_offline_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    with closed_port() as url:
+        monkeypatch.setitem(d.MIRRORS, "mnist", (url,))
+        assert cli.main(["data", "download", "mnist", "--data-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
@@ -543,10 +554,8 @@ def test_cli_data_download_offline_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_data_download_success_reports_progress(tmp_path, capsys, monkeypatch):
-    payloads = {stem + ".gz": gzip.compress(data) for stem, data in idx_set().items()}
-    monkeypatch.setitem(d.MD5, "fashion_mnist", {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()})
-    _serve(monkeypatch, payloads)
-    assert cli.main(["data", "download", "fashion_mnist", "--data-dir", str(tmp_path)]) == 0
+    with _serve(monkeypatch, "fashion_mnist", _payloads()):
+        assert cli.main(["data", "download", "fashion_mnist", "--data-dir", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert "ready in" in captured.out
     assert captured.err.count("checksum OK") == 4
