@@ -21,7 +21,9 @@ from actviz.data.spec import (
     N_SAMPLES_RANGE,
     NAMES,
     NOISE_RANGE,
+    REGRESSION,
     SYNTHETIC,
+    TASKS,
     TITLES,
     Dataset,
     DatasetSpec,
@@ -31,10 +33,10 @@ from actviz.data.synthetic import make_synthetic
 from actviz.data.tables import CsvTable, load_csv, register_csv
 from actviz.errors import InputError
 
-__all__ = ["DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DIGIT_CLASSES", "FASHION_CLASSES", "IDX_DATASETS", "IDX_FILES", "MD5",
-           "MIRRORS", "NAMES", "NOISE_RANGE", "NORMALISATION", "N_SAMPLES_RANGE", "SYNTHETIC", "TITLES", "CsvTable",
-           "Dataset", "DatasetSpec", "available", "clear_cache", "download", "load", "load_csv", "make_synthetic",
-           "read_idx", "register_csv", "shape", "status", "stratified_split"]
+__all__ = ["DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DIGIT_CLASSES", "FASHION_CLASSES", "IDX_DATASETS", "IDX_FILES",
+           "MD5", "MIRRORS", "NAMES", "NOISE_RANGE", "NORMALISATION", "N_SAMPLES_RANGE", "REGRESSION", "SYNTHETIC",
+           "TASKS", "TITLES", "CsvTable", "Dataset", "DatasetSpec", "available", "clear_cache", "download", "load",
+           "load_csv", "make_synthetic", "read_idx", "register_csv", "shape", "status", "stratified_split"]
 
 CACHE_SIZE = 8          # Datasets kept by load()
 

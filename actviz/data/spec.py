@@ -18,11 +18,14 @@ import torch
 from actviz import limits, validate
 from actviz.errors import InputError
 
-SYNTHETIC: tuple[str, ...] = ("moons", "circles", "xor", "spiral", "gaussian")
+REGRESSION: tuple[str, ...] = ("reg_plane", "reg_gaussians")  # TF Playground's two regression sets
+SYNTHETIC: tuple[str, ...] = ("moons", "circles", "xor", "spiral", "gaussian", *REGRESSION)
 IDX_DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist")
 NAMES: tuple[str, ...] = (*SYNTHETIC, "digits", *IDX_DATASETS, "csv")
+TASKS: tuple[str, ...] = ("classification", "regression")
 
 TITLES = {"moons": "Moons", "circles": "Circles", "xor": "XOR", "spiral": "Spiral", "gaussian": "Two Gaussian blobs",
+          "reg_plane": "Plane (regression)", "reg_gaussians": "Multi-Gaussian (regression)",
           "digits": "Digits 8x8", "mnist": "MNIST", "fashion_mnist": "FashionMNIST", "csv": "CSV upload"}
 
 N_SAMPLES_RANGE = limits.N_SAMPLES_RANGE
@@ -47,6 +50,7 @@ class DatasetSpec:
     max_train: int | None = None    # optional stratified subsample of the training split
     csv_key: str | None = None      # sha256 of the uploaded bytes (see register_csv)
     label_column: str | None = None  # csv
+    task: str = "classification"    # csv: "regression" for a numeric target; reg_* sets are always regression
 
     def __post_init__(self) -> None:
         validate_spec(self)
@@ -62,6 +66,8 @@ class DatasetSpec:
                 parts.append(f"seed={self.seed}")
         elif self.name == "csv":
             parts += [f"sha256={self.csv_key}", f"label={json.dumps(self.label_column)}", f"seed={self.seed}"]
+            if self.task != "classification":
+                parts.append(f"task={self.task}")
         else:
             parts.append(f"seed={self.seed}")
         if self.max_train is not None:
@@ -76,6 +82,13 @@ def validate_spec(spec: DatasetSpec) -> None:
     if name not in NAMES:
         raise InputError(f"unknown dataset {str(name)[:40]!r}; choose one of {', '.join(NAMES)}")
     put("name", name)
+    task = validate.option(spec.task, "task", TASKS)
+    if name in REGRESSION:
+        task = "regression"
+    elif name != "csv" and task != "classification":
+        raise InputError(f"{TITLES[name]} is a classification dataset; regression needs reg_plane, reg_gaussians "
+                         "or a CSV file with a numeric target")
+    put("task", task)
     put("seed", validate.whole(spec.seed, "the data seed", 0, limits.MAX_SEED))
     if name in SYNTHETIC:
         put("n_samples", validate.whole(spec.n_samples, "the number of samples", *N_SAMPLES_RANGE))
@@ -105,20 +118,25 @@ class Dataset:
 
     spec: DatasetSpec
     x_train: torch.Tensor = field(repr=False)  # float32 [N, F]
-    y_train: torch.Tensor = field(repr=False)  # int64 [N]
+    y_train: torch.Tensor = field(repr=False)  # int64 [N] class labels, or float32 [N] regression targets
     x_val: torch.Tensor = field(repr=False)
     y_val: torch.Tensor = field(repr=False)
     x_test: torch.Tensor = field(repr=False)
     y_test: torch.Tensor = field(repr=False)
     n_features: int
-    n_classes: int
+    n_classes: int                  # 0 for regression
     class_names: tuple[str, ...]
     description: str
     feature_names: tuple[str, ...] = ()
+    y_scale: float = 1.0            # regression: the target's std when it was standardised (RMSE in its units)
 
     @property
     def is_2d(self) -> bool:
         return self.n_features == 2
+
+    @property
+    def task(self) -> str:
+        return "regression" if self.n_classes == 0 else "classification"
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -173,15 +191,33 @@ def subsample(y: np.ndarray, m: int, seed: int) -> np.ndarray | None:
     return np.sort(np.concatenate(picked))
 
 
+def random_split(n: int, seed: int, val_fraction: float = VAL_FRACTION,
+                 test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded (train, val, test) index arrays for regression targets (no classes to stratify on)."""
+    rng = np.random.default_rng([seed, 0x5EED])
+    idx = rng.permutation(n)
+    n_test = max(1, round(n * test_fraction))
+    n_val = max(1, round(n * val_fraction))
+    return idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test]
+
+
 def from_arrays(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, *, class_names: tuple[str, ...],
-                 description: str, standardise: str | None, feature_names: tuple[str, ...] = ()) -> Dataset:
+                 description: str, standardise: str | None, feature_names: tuple[str, ...] = (),
+                 standardise_target: bool = False) -> Dataset:
     """Split ``x, y`` (stratified, seeded), optionally standardise with train statistics, make tensors.
 
     ``standardise`` is None (keep values), "global" (one mean/std for all features, for images) or
-    "column" (per feature; constant columns become 0).
+    "column" (per feature; constant columns become 0).  ``class_names == ()`` makes a regression set:
+    ``y`` is a float target, split at random; ``standardise_target`` standardises it with the training
+    split's mean and std (kept as ``y_scale`` so RMSE is reported in the target's units).
     """
-    tr, va, te = stratified_split(y, spec.seed)
-    sub = subsample(y[tr], spec.max_train, spec.seed) if spec.max_train is not None else None
+    regression = not class_names
+    tr, va, te = random_split(len(y), spec.seed) if regression else stratified_split(y, spec.seed)
+    sub = None
+    if spec.max_train is not None and not regression:
+        sub = subsample(y[tr], spec.max_train, spec.seed)
+    elif spec.max_train is not None and spec.max_train < len(tr):
+        sub = np.sort(np.random.default_rng([spec.seed, 0x5AB]).permutation(len(tr))[:spec.max_train])
     if sub is not None:
         tr = tr[sub]
     x = np.asarray(x, dtype=np.float64)
@@ -202,13 +238,28 @@ def from_arrays(spec: DatasetSpec, x: np.ndarray, y: np.ndarray, *, class_names:
         name = feature_names[bad] if feature_names else f"feature {bad + 1}"
         raise InputError(f"column {name!r} has a value too far from the others to standardise; rescale it")
     xt = torch.from_numpy(x32)
-    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    y_scale = 1.0
+    if regression:
+        yf = np.asarray(y, dtype=np.float64)
+        if standardise_target:
+            mean, std = yf[tr].mean(), yf[tr].std()
+            if not (np.isfinite(mean) and np.isfinite(std)):
+                raise InputError("the target column has values too large to standardise; rescale it")
+            y_scale = float(std) if std > 0 else 1.0
+            yf = (yf - mean) / y_scale
+        with np.errstate(over="ignore"):
+            y32 = yf.astype(np.float32)
+        if not np.isfinite(y32).all():
+            raise InputError("the target column has a value too large for 32-bit floats; rescale it")
+        yt = torch.from_numpy(y32)
+    else:
+        yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     sel = lambda idx: (xt[torch.from_numpy(idx)], yt[torch.from_numpy(idx)])
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = sel(tr), sel(va), sel(te)
     return Dataset(spec=spec, x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te,
                    n_features=int(x.shape[1]), n_classes=len(class_names), class_names=class_names,
                    description=description + split_note(len(tr), len(va), len(te), sub is not None),
-                   feature_names=feature_names)
+                   feature_names=feature_names, y_scale=y_scale)
 
 
 def split_note(n_tr: int, n_va: int, n_te: int, subsampled: bool) -> str:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actviz import budget, limits
+from actviz import budget, limits, validate
 from actviz.cache import memo
-from actviz.data.spec import Dataset, DatasetSpec, from_arrays
+from actviz.data.spec import TASKS, Dataset, DatasetSpec, from_arrays
 from actviz.errors import InputError
 
 MAX_CSV_COLUMNS = limits.MAX_CSV_COLUMNS
@@ -39,10 +39,14 @@ class CsvTable:
     """A validated CSV upload: raw (unstandardised) features and integer labels."""
 
     x: np.ndarray = field(repr=False)  # float64 [N, F]
-    y: np.ndarray = field(repr=False)  # int64 [N], 0..K-1
+    y: np.ndarray = field(repr=False)  # int64 [N], 0..K-1; float64 [N] for a regression target
     feature_names: tuple[str, ...]
-    class_names: tuple[str, ...]
+    class_names: tuple[str, ...]       # () for a regression target
     label_column: str
+
+    @property
+    def task(self) -> str:
+        return "classification" if self.class_names else "regression"
 
 
 def _max_csv_rows() -> int:
@@ -155,8 +159,10 @@ def _check_budget(content: bytes, text: str, max_rows: int) -> None:
     budget.check(budget.csv_load(len(content), rows, min(columns, MAX_CSV_COLUMNS + 1)))
 
 
-def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = None) -> CsvTable:
-    """Parse and validate a CSV table: numeric feature columns plus a label column.
+def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = None,
+             task: str = "classification") -> CsvTable:
+    """Parse and validate a CSV table: numeric feature columns plus a label column (class names or
+    whole numbers; for ``task="regression"`` a numeric target).
 
     ``source`` is the file's bytes, a path, or CSV text (a str containing a newline).  The label
     column defaults to one named label/target/class/y (any case), else the last column.  Anything
@@ -199,11 +205,19 @@ def load_csv(source: bytes | str | os.PathLike[str], label_column: str | None = 
                          "columns plus a label column, separated by commas")
 
     label = _resolve_label(columns, label_column)
-    y, class_names = _encode_labels(df[label], label)
+    if task == "regression":
+        y = _numeric_column(df[label], label, pd, what="the target column")
+        if float(np.ptp(y)) == 0.0:
+            raise InputError(f"the target column {label!r} holds one value only; regression needs a varying target")
+        class_names: tuple[str, ...] = ()
+    else:
+        y, class_names = _encode_labels(df[label], label)
     features = [c for c in columns if c != label]
     x = np.empty((n_rows, len(features)), dtype=np.float64)
     for j, col in enumerate(features):
         x[:, j] = _numeric_column(df[col], col, pd)
+    if task == "regression":
+        return CsvTable(x=x, y=y, feature_names=tuple(features), class_names=(), label_column=label)
     counts = np.bincount(y, minlength=len(class_names))
     small = np.flatnonzero(counts < MIN_ROWS_PER_CLASS)
     if small.size:
@@ -261,7 +275,7 @@ def _encode_labels(series: Any, label: str) -> tuple[np.ndarray, tuple[str, ...]
     return np.asarray(y, dtype=np.int64).reshape(-1), names
 
 
-def _numeric_column(series: Any, col: str, pd: Any) -> np.ndarray:
+def _numeric_column(series: Any, col: str, pd: Any, what: str = "") -> np.ndarray:
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(np.float64)
     if not pd.api.types.is_numeric_dtype(series):
@@ -269,8 +283,10 @@ def _numeric_column(series: Any, col: str, pd: Any) -> np.ndarray:
         bad = np.flatnonzero(coerced.isna().to_numpy() & series.notna().to_numpy())
         if bad.size:
             value = str(series.iloc[bad[0]])[:40]
+            hint = ("a regression target must be numeric (or train a classifier on it)" if what
+                    else "feature columns must hold numbers (remove the column or make it the label column)")
             raise InputError(f"column {col[:40]!r} has a non-numeric value {value!r} in data row {int(bad[0]) + 1}; "
-                             "feature columns must hold numbers (remove the column or make it the label column)")
+                             + hint)
         series = coerced
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     nan = np.flatnonzero(np.isnan(values))
@@ -288,7 +304,8 @@ def _numeric_column(series: Any, col: str, pd: Any) -> np.ndarray:
     return values
 
 
-def register_csv(content: bytes, label_column: str | None = None, seed: int = 0) -> DatasetSpec:
+def register_csv(content: bytes, label_column: str | None = None, seed: int = 0,
+                 task: str = "classification") -> DatasetSpec:
     """Validate an uploaded CSV and keep the parsed table; the returned spec loads it.
 
     The table is kept in a bounded in-memory registry keyed by the content's SHA-256 (and label
@@ -299,52 +316,58 @@ def register_csv(content: bytes, label_column: str | None = None, seed: int = 0)
     content = bytes(content)
     digest = hashlib.sha256(content).hexdigest()
     wanted = label_column.strip() if label_column and label_column.strip() else None
-    table = _parsed(digest, wanted, content)
+    task = validate.option(task, "task", TASKS)
+    table = _parsed(digest, wanted, task, content)
     if wanted != table.label_column:  # the spec names the resolved column: keep the table under it too
-        _parsed(digest, table.label_column, content)
-    return DatasetSpec(name="csv", seed=seed, csv_key=digest, label_column=table.label_column)
+        _parsed(digest, table.label_column, task, content)
+    return DatasetSpec(name="csv", seed=seed, csv_key=digest, label_column=table.label_column, task=task)
 
 
-@memo(maxsize=CSV_REGISTRY_SIZE, key=lambda digest, label, content=None: (digest, label))
-def _parsed(digest: str, label: str | None, content: bytes | CsvTable | None = None) -> CsvTable:
-    """The registry of uploaded tables by (SHA-256, label column).  Called without the bytes it only
-    looks up, and raises LookupError for a table that is not (or no longer) registered."""
+@memo(maxsize=CSV_REGISTRY_SIZE, key=lambda digest, label, task, content=None: (digest, label, task))
+def _parsed(digest: str, label: str | None, task: str, content: bytes | CsvTable | None = None) -> CsvTable:
+    """The registry of uploaded tables by (SHA-256, label column, task).  Called without the bytes it
+    only looks up, and raises LookupError for a table that is not (or no longer) registered."""
     if content is None:
         raise LookupError(digest)
     if isinstance(content, CsvTable):  # parsed elsewhere (the server, for a worker process)
         return content
-    return load_csv(content, label)
+    return load_csv(content, label, task)
 
 
-def _registered(digest: str | None, label: str | None) -> CsvTable | None:
+def _registered(digest: str | None, label: str | None, task: str = "classification") -> CsvTable | None:
     try:
-        return _parsed(digest, label)
+        return _parsed(digest, label, task)
     except LookupError:
         return None
 
 
 def registered_shape(spec: DatasetSpec) -> tuple[int, int, int] | None:
     """(rows, features, classes) of the uploaded table ``spec`` names, if it is still registered."""
-    table = _registered(spec.csv_key, spec.label_column)
+    table = _registered(spec.csv_key, spec.label_column, spec.task)
     return None if table is None else (int(table.x.shape[0]), int(table.x.shape[1]), len(table.class_names))
 
 
 def registered_table(spec: DatasetSpec) -> CsvTable | None:
     """The parsed table ``spec`` names (to hand to a worker process), if it is still registered."""
-    return _registered(spec.csv_key, spec.label_column)
+    return _registered(spec.csv_key, spec.label_column, spec.task)
 
 
 def register_table(spec: DatasetSpec, table: CsvTable) -> None:
     """Register an already parsed table under ``spec``'s key (a worker process receiving it from the server)."""
-    _parsed(spec.csv_key, spec.label_column, table)
+    _parsed(spec.csv_key, spec.label_column, spec.task, table)
 
 
 def build_csv(spec: DatasetSpec) -> Dataset:
-    table = _registered(spec.csv_key, spec.label_column)
+    table = _registered(spec.csv_key, spec.label_column, spec.task)
     if table is None:
         raise InputError("the uploaded CSV file is no longer in memory (only the last few uploads are kept); "
                          "upload it again")
     n, f = table.x.shape
+    if table.task == "regression":
+        text = (f"Your CSV: {n:,} rows, {f:,} numeric feature{'s' if f != 1 else ''}, numeric target "
+                f"{table.label_column!r} (standardised)")
+        return from_arrays(spec, table.x, table.y, class_names=(), description=text, standardise="column",
+                           feature_names=table.feature_names, standardise_target=True)
     text = (f"Your CSV: {n:,} rows, {f:,} numeric feature{'s' if f != 1 else ''}, "
             f"{len(table.class_names)} classes (label column {table.label_column!r})")
     return from_arrays(spec, table.x, table.y, class_names=table.class_names, description=text,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import struct
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from actviz import cli
 from actviz.data import datasets as d
 from actviz.data import synthetic, tables
 from actviz.data.datasets import DatasetSpec
+from actviz.data.spec import REGRESSION
 from actviz.errors import InputError
 from tests.data.mirror import Mirror, closed_port
 
@@ -78,7 +80,8 @@ def good_rows(n: int = 30) -> list[str]:
 # --- specs ---------------------------------------------------------------------------------------
 
 def test_names_and_synthetic_lists():
-    assert d.NAMES[:5] == d.SYNTHETIC == ("moons", "circles", "xor", "spiral", "gaussian")
+    assert d.NAMES[:7] == d.SYNTHETIC == ("moons", "circles", "xor", "spiral", "gaussian", "reg_plane",
+                                          "reg_gaussians")
     assert set(d.NAMES) == {*d.SYNTHETIC, "digits", "mnist", "fashion_mnist", "csv"}
 
 
@@ -110,7 +113,10 @@ def test_key_is_canonical():
 
 # --- synthetic -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", d.SYNTHETIC)
+CLASSIFICATION_2D = tuple(n for n in d.SYNTHETIC if n not in REGRESSION)
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION_2D)
 def test_synthetic_shapes_classes_and_split(name):
     ds = d.load(DatasetSpec(name, n_samples=400, noise=0.2, seed=0))
     assert ds.sizes == (280, 60, 60)
@@ -132,9 +138,35 @@ def test_synthetic_is_deterministic_per_seed_and_noise_matters(name):
     assert a is not b and torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     other = d.load(DatasetSpec(name, n_samples=200, seed=8))
     assert not torch.equal(a.x_train, other.x_train)
-    x_lo, _ = d.make_synthetic(name, 200, 0.05, 7)
-    x_hi, _ = d.make_synthetic(name, 200, 0.8, 7)
-    assert not np.allclose(x_lo, x_hi)
+    x_lo, y_lo = d.make_synthetic(name, 200, 0.05, 7)
+    x_hi, y_hi = d.make_synthetic(name, 200, 0.8, 7)
+    assert not (np.allclose(x_lo, x_hi) and np.allclose(y_lo, y_hi))
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+def test_regression_sets_follow_tf_playground(name):
+    """Points uniform in [-6, 6]^2; without noise the target is TF Playground's function of the point."""
+    x, y = d.make_synthetic(name, 2000, 0.0, 3)
+    assert x.shape == (2000, 2) and y.shape == (2000,) and y.dtype == np.float64
+    assert x.min() >= -6 and x.max() <= 6 and x.min() < -5.5 and x.max() > 5.5
+    if name == "reg_plane":
+        assert np.allclose(y, (x[:, 0] + x[:, 1]) / 10)
+    else:  # an independent evaluation of the six bumps, point by point
+        bumps = [(-4, 2.5, 1), (0, 2.5, -1), (4, 2.5, 1), (-4, -2.5, -1), (0, -2.5, 1), (4, -2.5, -1)]
+        for (px, py), value in zip(x[:50], y[:50]):
+            best = 0.0
+            for cx, cy, sign in bumps:
+                v = sign * min(1.0, max(0.0, 1 - math.dist((px, py), (cx, cy)) / 2))
+                best = v if abs(v) > abs(best) else best
+            assert value == pytest.approx(best)
+        assert y.min() >= -1 and y.max() <= 1 and (y == 0).any()
+    ds = d.load(DatasetSpec(name, n_samples=400, noise=0.1, seed=0))
+    assert ds.task == "regression" and ds.n_classes == 0 and ds.class_names == ()
+    assert ds.sizes == (280, 60, 60) and ds.y_train.dtype == torch.float32 and ds.spec.task == "regression"
+    assert "TF Playground" in ds.description
+    # Noise moves the point the target is computed at, not the point itself.
+    x_noisy, y_noisy = d.make_synthetic(name, 2000, 0.5, 3)
+    assert np.array_equal(x, x_noisy) and not np.allclose(y, y_noisy)
 
 
 def test_more_noise_spreads_the_moons():
