@@ -60,6 +60,11 @@ MAX_SYMMETRY_STEPS = 2000
 MAX_EPOCHS = 1000
 LR_RANGE = (1e-6, 100.0)
 MOMENTUM_RANGE = (0.0, 0.999)
+MAX_SEEDS = 10                       # seeds per activation in one job (issue: honest races)
+REGULARISATION_RANGE = (0.0, 10.0)   # L1 and L2 rates (TF Playground offers 0 ... 10)
+DROPOUT_RANGE = (0.0, 0.9)           # probability of dropping a hidden unit while training
+LR_GAMMA_RANGE = (1e-3, 1.0)         # the step schedule's factor
+STOP_LOSS_RANGE = (1e-8, 1e6)        # "stop when the training loss falls below Y"
 # Checkpoint files.
 MAX_CHECKPOINT_MEMBER_BYTES = 200 * 1024 * 1024
 MAX_CHECKPOINT_CONFIG_BYTES = 256 * 1024

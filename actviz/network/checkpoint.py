@@ -34,10 +34,10 @@ from typing import Any
 import torch
 
 from actviz import budget, limits
-from actviz.activations import choice as choice_mod
 from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.network import models
+from actviz.network import features as features_mod
+from actviz.network import metrics, models, perlayer
 
 FORMAT = "actviz-checkpoint"
 VERSION = 1
@@ -52,7 +52,7 @@ class LoadedCheckpoint:
 
     @property
     def label(self) -> str:
-        return self.model.acts[0].choice.label if len(self.model.acts) else "linear model"
+        return self.model.activation.label if len(self.model.acts) else "linear model"
 
     @property
     def result(self) -> dict[str, Any]:
@@ -191,7 +191,7 @@ def _int_list(value: Any, what: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def validate_model_config(cfg: Any) -> tuple[int, tuple[int, ...], int, choice_mod.ActivationChoice]:
+def validate_model_config(cfg: Any) -> tuple[int, tuple[int, ...], int, perlayer.Choice]:
     if not isinstance(cfg, dict):
         raise InputError("config.json: 'model' must be an object")
     n_in, n_out = cfg.get("n_in"), cfg.get("n_out")
@@ -200,8 +200,19 @@ def validate_model_config(cfg: Any) -> tuple[int, tuple[int, ...], int, choice_m
             raise InputError(f"config.json: model.{name} must be a whole number from 1 to {limits.MAX_INPUTS}")
     hidden = _int_list(cfg.get("hidden"), "model.hidden")
     models.check_hidden(hidden)
-    activation = choice_mod.from_dict(cfg.get("activation"))
+    activation = perlayer.from_dict(cfg.get("activation"))
+    perlayer.layer_choices(activation, len(hidden))
     return n_in, hidden, n_out, activation
+
+
+def model_features(cfg: dict[str, Any]) -> tuple[str, ...]:
+    raw = cfg.get("features", [])
+    if not isinstance(raw, list) or not all(isinstance(f, str) for f in raw):
+        raise InputError("config.json: model.features must be a list of feature names")
+    chosen = features_mod.parse(raw)
+    if chosen and cfg.get("n_in") != 2:
+        raise InputError("config.json: input features apply to 2-D data only")
+    return chosen
 
 
 def load(data: bytes) -> LoadedCheckpoint:
@@ -221,6 +232,7 @@ def load(data: bytes) -> LoadedCheckpoint:
         n_in, hidden, n_out, activation = validate_model_config(config.get("model"))
         # Budget before work: the network the config describes must fit before anything is read or built.
         budget.check(budget.checkpoint(n_in, hidden, n_out, len(data)))
+        features = model_features(config["model"])
         raw = _member(z, "model.pt", MAX_MEMBER_BYTES)
     try:
         state = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
@@ -236,8 +248,8 @@ def load(data: bytes) -> LoadedCheckpoint:
         if not v.dtype.is_floating_point:
             raise InputError(f"model.pt: {_shown(k)} holds {str(v.dtype).removeprefix('torch.')} values; expected "
                              "floating-point weights")
-    _check_shapes(state, n_in, hidden, n_out, activation)  # the tensors match the config before a model is built
-    model = models.build_mlp(n_in, hidden, n_out, activation, models.InitSpec(), seed=0)
+    _check_shapes(state, n_in, hidden, n_out, activation, features)  # the tensors match the config first
+    model = models.build_mlp(n_in, hidden, n_out, activation, models.InitSpec(), seed=0, features=features)
     expected = model.state_dict()
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
@@ -253,15 +265,17 @@ def load(data: bytes) -> LoadedCheckpoint:
 
 
 def _check_shapes(state: dict[str, torch.Tensor], n_in: int, hidden: tuple[int, ...], n_out: int,
-                  activation: choice_mod.ActivationChoice) -> None:
+                  activation: perlayer.Choice, features: tuple[str, ...] = ()) -> None:
     """InputError unless ``state`` holds exactly the tensors of the network config.json describes."""
-    sizes = (n_in, *hidden, n_out)
+    choices = perlayer.layer_choices(activation, len(hidden))
+    ins = (features_mod.n_inputs(features, n_in), *hidden)
+    outs = (*((2 if c.is_gated else 1) * h for c, h in zip(choices, hidden, strict=True)), n_out)
     expected: dict[str, tuple[int, ...]] = {}
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(ins, outs, strict=True)):
         expected[f"linears.{i}.weight"] = (b, a)
         expected[f"linears.{i}.bias"] = (b,)
-    for i in range(len(hidden)):
-        for name in activation.learnable:
+    for i, c in enumerate(choices):
+        for name in c.learnable:
             expected[f"acts.{i}.{name}"] = ()
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
@@ -277,8 +291,9 @@ def _shown(name: str) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", name[:40])
 
 
-def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str, float]:
-    """Test loss and accuracy of a loaded checkpoint on the dataset it records (rebuilt and validated here).
+def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str, Any]:
+    """Test loss and accuracy (R² and RMSE for regression) of a loaded checkpoint on the dataset it records
+    (rebuilt and validated here).
 
     ``data_dir`` is where MNIST/FashionMNIST files are (the server's own directory; never a visitor's).
     """
@@ -290,5 +305,7 @@ def evaluate(loaded: LoadedCheckpoint, data_dir: str | None = None) -> dict[str,
     if ds.n_features != model.n_in or models.output_size(ds.n_classes) != model.n_out:
         raise InputError(f"the network expects {model.n_in} inputs and {model.n_out} outputs, but {spec.name} has "
                          f"{ds.n_features} features and {ds.n_classes} classes")
-    test_loss, test_acc = models.evaluate(model, ds.x_test, ds.y_test)
-    return {"test_loss": test_loss, "test_acc": test_acc}
+    scores = metrics.split_scores(model, ds.x_test, ds.y_test, ds.n_classes, ds.y_scale)
+    if ds.task == "regression":
+        return {"test_loss": scores["loss"], "test_acc": None, "test_r2": scores["r2"], "test_rmse": scores["rmse"]}
+    return {"test_loss": scores["loss"], "test_acc": scores["acc"], "confusion": scores["confusion"]}

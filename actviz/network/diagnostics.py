@@ -27,6 +27,7 @@ import torch
 from actviz import limits, validate
 from actviz.activations.choice import ActivationChoice
 from actviz.errors import InputError
+from actviz.network import features as features_mod
 from actviz.network import models
 from actviz.network.histograms import WORKSPACE, Histogram, abs_bits, linear_histogram, octave_histogram
 
@@ -230,7 +231,7 @@ def dead_neurons(model: models.MLP, x: torch.Tensor, batch_size: int = DEAD_CHUN
     context = torch.inference_mode() if eps is None else torch.no_grad()
     with context:
         for start in range(0, n, batch_size):
-            h = x[start:start + batch_size]
+            h = features_mod.expand(x[start:start + batch_size], getattr(model, "features", ()))
             for i, (lin, act) in enumerate(zip(model.linears, model.acts)):
                 z = lin(h)
                 h = act(z)

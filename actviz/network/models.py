@@ -38,6 +38,8 @@ from torch import nn
 from actviz import activations, limits, validate
 from actviz.activations.choice import ActivationChoice
 from actviz.errors import InputError
+from actviz.network import features as features_mod
+from actviz.network.perlayer import Choice, PerLayer, layer_choices
 
 INIT_NAMES = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "normal",
               "uniform", "zeros", "constant")
@@ -174,14 +176,22 @@ def format_hidden(hidden: Sequence[int]) -> str:
 # --- outputs and losses ----------------------------------------------------------------------------
 
 def output_size(n_classes: int) -> int:
-    """1 logit for two classes (BCE-with-logits), else one logit per class."""
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+    """1 logit for two classes (BCE-with-logits), else one logit per class; ``n_classes == 0`` is a
+    regression task (one output, mean squared error)."""
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 0 or n_classes == 1:
         raise InputError(f"a classification task needs at least 2 classes, got {n_classes!r}")
-    return 1 if n_classes == 2 else n_classes
+    return 1 if n_classes in (0, 2) else n_classes
+
+
+def is_regression(y: torch.Tensor) -> bool:
+    """Regression targets are floats; class labels are int64."""
+    return y.dtype.is_floating_point
 
 
 def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss: BCE-with-logits for a single output, cross-entropy otherwise."""
+    """Mean loss: MSE for float targets (regression), BCE-with-logits for a single output, else cross-entropy."""
+    if is_regression(y):
+        return F.mse_loss(logits[:, 0], y.to(logits.dtype))
     if logits.shape[1] == 1:
         return F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
     return F.cross_entropy(logits, y)
@@ -238,22 +248,30 @@ class ActivationModule(nn.Module):
 
 
 class MLP(nn.Module):
-    """``n_in`` -> hidden layers (each followed by the activation) -> ``n_out`` logits."""
+    """``n_in`` -> hidden layers (each followed by its activation) -> ``n_out`` logits.
 
-    def __init__(self, n_in: int, hidden: Sequence[int], n_out: int, activation: ActivationChoice,
-                 init: InitSpec | None = None) -> None:
+    ``activation`` is one choice for every hidden layer or a :class:`PerLayer` (one per layer).
+    ``features`` (2-D inputs only) expands the point (x1, x2) into TF Playground's input features
+    as the first step, so ``n_in`` stays the number of raw inputs.
+    """
+
+    def __init__(self, n_in: int, hidden: Sequence[int], n_out: int, activation: Choice,
+                 init: InitSpec | None = None, features: Sequence[str] = ()) -> None:
         super().__init__()
         self.n_in, self.hidden, self.n_out = int(n_in), tuple(int(h) for h in hidden), int(n_out)
         self.activation = activation
         self.init = init or InitSpec()
-        sizes = [self.n_in, *self.hidden, self.n_out]
-        width = 2 if activation.is_gated else 1  # a gated layer computes both projections a and b
-        outs = [width * h for h in self.hidden] + [self.n_out]
+        self.features = tuple(features)
+        choices = layer_choices(activation, len(self.hidden))
+        sizes = [features_mod.n_inputs(self.features, self.n_in), *self.hidden, self.n_out]
+        # A gated layer computes both projections a and b: twice the outputs of its width.
+        outs = [(2 if c.is_gated else 1) * h for c, h in zip(choices, self.hidden, strict=True)] + [self.n_out]
         # skip_init: no draw from the global RNG here; build_mlp initialises from its own generator.
         self.linears = nn.ModuleList(nn.utils.skip_init(nn.Linear, a, b) for a, b in zip(sizes[:-1], outs))
-        self.acts = nn.ModuleList(ActivationModule(activation) for _ in self.hidden)
+        self.acts = nn.ModuleList(ActivationModule(c) for c in choices)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = features_mod.expand(x, self.features)
         for lin, act in zip(self.linears, self.acts):
             x = act(lin(x))
         return self.linears[-1](x)
@@ -263,6 +281,7 @@ class MLP(nn.Module):
         output, or its gate half ``a`` in a gated layer) and post-activations."""
         pre: list[torch.Tensor] = []
         post: list[torch.Tensor] = []
+        x = features_mod.expand(x, self.features)
         for lin, act in zip(self.linears, self.acts):
             z = lin(x)
             x = act(z)
@@ -272,22 +291,26 @@ class MLP(nn.Module):
 
     @property
     def gated(self) -> bool:
-        return self.activation.is_gated
+        """Is any hidden layer gated?"""
+        return any(act.gated for act in self.acts)
 
     def layer_names(self) -> list[str]:
         """``['L1 784→512', ..., 'L5 128→10']``: every Linear layer from input to output; a gated layer
         reads ``'L1 784→2×512 gated'`` (two projections of 512, one gating the other)."""
         names = []
         for i, lin in enumerate(self.linears):
-            if self.gated and i < len(self.hidden):
+            if i < len(self.hidden) and self.acts[i].gated:
                 names.append(f"L{i + 1} {lin.in_features}→2×{self.hidden[i]} gated")
             else:
                 names.append(f"L{i + 1} {lin.in_features}→{lin.out_features}")
         return names
 
     def config(self) -> dict[str, Any]:
-        return {"n_in": self.n_in, "hidden": list(self.hidden), "n_out": self.n_out,
-                "activation": self.activation.as_dict(), "init": self.init.as_dict()}
+        out = {"n_in": self.n_in, "hidden": list(self.hidden), "n_out": self.n_out,
+               "activation": self.activation.as_dict(), "init": self.init.as_dict()}
+        if self.features:
+            out["features"] = list(self.features)
+        return out
 
 
 def init_linear(lin: nn.Linear, init: InitSpec, gen: torch.Generator) -> None:
@@ -321,22 +344,24 @@ def init_linear(lin: nn.Linear, init: InitSpec, gen: torch.Generator) -> None:
             b.fill_(init.bias)
 
 
-def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: ActivationChoice,
-              init: InitSpec | None = None, seed: int = 0) -> MLP:
+def build_mlp(n_in: int, hidden: Sequence[int], n_out: int, activation: Choice,
+              init: InitSpec | None = None, seed: int = 0, features: Sequence[str] = ()) -> MLP:
     """A freshly initialised MLP; the same (sizes, init, seed) gives identical weights for any activation."""
     init = init or InitSpec()
     n_in = validate.whole(n_in, "the number of inputs", 1, limits.MAX_INPUTS)
     n_out = validate.whole(n_out, "the number of outputs", 1, limits.MAX_INPUTS)
     seed = validate.whole(seed, "the seed", 0, limits.MAX_SEED)
-    if not isinstance(activation, ActivationChoice):
+    if not isinstance(activation, (ActivationChoice, PerLayer)):
         raise InputError("the activation must be an ActivationChoice")
     hidden = check_hidden(hidden)
-    model = MLP(n_in, hidden, n_out, activation, init)
+    if features and n_in != 2:
+        raise InputError(f"input features apply to 2-D data only; this data has {n_in} columns")
+    model = MLP(n_in, hidden, n_out, activation, init, features_mod.parse(list(features)))
     gen = torch.Generator().manual_seed(seed)
-    siren = init.name == "default" and _weight_init(activation) == "siren"
+    choices = layer_choices(activation, len(hidden))
     for i, lin in enumerate(model.linears):
-        if siren and i < len(hidden):
-            _siren_linear(lin, first=i == 0, w0=activation.param_dict.get("w0", 1.0), gen=gen)
+        if init.name == "default" and i < len(hidden) and _weight_init(choices[i]) == "siren":
+            _siren_linear(lin, first=i == 0, w0=choices[i].param_dict.get("w0", 1.0), gen=gen)
         else:
             init_linear(lin, init, gen)
     return model
@@ -357,7 +382,7 @@ def _siren_linear(lin: nn.Linear, first: bool, w0: float, gen: torch.Generator) 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean loss, accuracy) over a whole split, in chunks."""
+    """(mean loss, accuracy) over a whole split, in chunks (accuracy is NaN for regression)."""
     if len(x) == 0:
         return math.nan, math.nan
     loss_sum, correct = 0.0, 0
@@ -365,5 +390,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
         xb, yb = x[start:start + EVAL_CHUNK], y[start:start + EVAL_CHUNK]
         logits = model(xb)
         loss_sum += float(loss_fn(logits, yb)) * len(xb)
-        correct += int((predict(logits) == yb).sum())
-    return loss_sum / len(x), correct / len(x)
+        if not is_regression(yb):
+            correct += int((predict(logits) == yb).sum())
+    return loss_sum / len(x), (math.nan if is_regression(y) else correct / len(x))

@@ -1,21 +1,29 @@
-"""Training engine: one job trains several activations side by side from the same initial weights.
+"""Training engine: one job trains several activations (each from one or several seeds) side by side.
 
-Design choices (see the training-lab issue):
+Design choices (see the training-lab and honest-races issues):
 - Data are preloaded tensors; a batch is a slice of a seeded random permutation (no per-sample
-  Dataset/DataLoader, whose Python overhead dominates small nets).
-- All activations of a job step in one thread, batch by batch, on the same batches in the same
-  order.  One thread per activation would oversubscribe torch's intra-op threads on two cores.
-- Evaluation runs under ``torch.inference_mode()``.
-- Progress is pushed to a sink (the job) at least every ~0.5 s within an epoch, so the first points
-  appear within a second of Start; the sink is the only shared state and takes its own lock.
-- A run whose loss or weights turn NaN/inf stops as "diverged"; the others go on.
-- Early stopping per run on validation accuracy (as the UvA Deep Learning tutorial 3 does); the best
-  weights are kept and the final test accuracy is that of the best checkpoint, which is reloaded.
+  Dataset/DataLoader, whose Python overhead dominates small nets).  Seed ``s`` fixes a run's initial
+  weights, its batch order and its dropout masks, so every activation of one seed starts from the same
+  weights and sees the same batches.
+- Every run of a job has the same architecture, so all of them train in lockstep as one stacked model
+  (:mod:`actviz.network.stacked`): per-step overhead is paid once, not once per net.  ``stacked=False``
+  trains each run as its own stack of one, in the same loop (the benchmark's reference, and a check:
+  a run's history is the same, to float tolerance, alone, in a race, or stacked).
+- Everything steps in one thread; evaluation runs under ``torch.inference_mode()``.
+- Progress goes to a sink (the job) at least every ~0.5 s within an epoch, so the first points appear
+  within a second of Start; a run that ends (early stop, stop condition, divergence) is reported at
+  once, not when the job ends.
+- A :class:`~actviz.training.control.TrainControl` is checked at every batch boundary: pause,
+  resume, step one epoch, a new learning rate from the next step, cancel.
+- A run whose loss, gradients or weights turn NaN/inf, or whose loss explodes far above both its
+  starting value and chance level, stops as *diverged* with an explanation; the others go on.
+- Early stopping per run on validation accuracy (validation loss for regression), as the UvA Deep
+  Learning tutorial 3 does; every run keeps its best-validation weights, and its final test numbers
+  are those of the weights it keeps.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -26,14 +34,19 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from actviz.activations.choice import ActivationChoice
 from actviz.data import datasets
-from actviz.network import diagnostics, models
+from actviz.errors import InputError
+from actviz.network import diagnostics, metrics, models
 from actviz.network.models import evaluate
-from actviz.training.config import EpochRecord, RunStatus, TrainConfig
+from actviz.training.config import EpochRecord, PlannedRun, RunStatus, TrainConfig
+from actviz.training.control import TrainControl, as_control
+from actviz.training.stacking import Stack
 
 LIVE_INTERVAL_S = 0.5
+BOUNDARY_INTERVAL_S = 0.25   # decision surfaces at most this often (and after the last epoch): 4 updates a second
 BOUNDARY_RESOLUTION = 60
+EXPLODE_STEP = 100.0   # a batch loss this many times above max(starting loss, chance level): diverged at once
+EXPLODE_EPOCH = 10.0   # an epoch's mean training loss this many times above it: diverged
 
 
 # --- progress --------------------------------------------------------------------------------------
@@ -50,34 +63,30 @@ class ProgressSink(Protocol):
 
 @dataclass
 class Run:
-    """One activation's run within a job: its model, optimizer and bookkeeping."""
+    """One run of a job (an activation from one seed): its bookkeeping and, once finished, its model."""
 
     index: int
-    activation: ActivationChoice
-    model: models.MLP
-    optimizer: torch.optim.Optimizer
+    plan: PlannedRun
+    model: models.MLP | None = None
     status: RunStatus = RunStatus.RUNNING
-    best_val_acc: float = -1.0
+    message: str = ""
+    best_score: float = -math.inf
+    best_val_acc: float | None = None
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
     epochs_since_best: int = 0
+    epochs_done: int = 0
     epoch_seconds: list[float] = field(default_factory=list)
-    message: str = ""
-    # Per-epoch accumulators.
-    loss_sum: float = 0.0
-    correct: int = 0
-    seen: int = 0
-    grad_sq: torch.Tensor | None = None
-    steps: int = 0
-    busy_s: float = 0.0
+    reference_loss: float | None = None   # max(first batch loss, chance level)
+    summary: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def activation(self):
+        return self.plan.activation
 
-def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    # fused=True: one kernel per step instead of a chain of foreach ops (Adam's step is ~4x cheaper on
-    # the FashionMNIST net of the UvA tutorial); the arithmetic is the same update rule.
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, fused=True)
-    return torch.optim.Adam(params, lr=cfg.lr, fused=True)
+    @property
+    def seed(self) -> int:
+        return self.plan.seed
 
 
 def boundary_grid(ds: datasets.Dataset, resolution: int = BOUNDARY_RESOLUTION
@@ -93,37 +102,18 @@ def boundary_grid(ds: datasets.Dataset, resolution: int = BOUNDARY_RESOLUTION
 
 
 @torch.inference_mode()
-def class_probability(model: nn.Module, grid: torch.Tensor, resolution: int) -> list[list[float]]:
-    """P(class 1) on the grid for binary tasks (predicted class index otherwise), rows = y."""
+def class_probability(model: nn.Module, grid: torch.Tensor, resolution: int, regression: bool = False
+                      ) -> list[list[float]]:
+    """P(class 1) on the grid for binary tasks, the predicted class index for more classes, the
+    predicted value for regression; rows = y."""
     logits = model(grid)
-    if logits.shape[1] == 1:
+    if regression:
+        values = logits[:, 0]
+    elif logits.shape[1] == 1:
         values = torch.sigmoid(logits[:, 0])
     else:
         values = models.predict(logits).to(torch.float32)
     return values.reshape(resolution, resolution).tolist()
-
-
-def _finite(model: nn.Module) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
-def _summary(run: Run, ds: datasets.Dataset) -> dict[str, Any]:
-    """Final numbers of a run: best checkpoint's test accuracy, dead neurons, learned parameters."""
-    model = run.model
-    if run.best_state is not None:
-        model.load_state_dict(run.best_state)
-    test_loss, test_acc = evaluate(model, ds.x_test, ds.y_test)
-    dead = diagnostics.dead_neurons(model, ds.x_train)
-    return {
-        "best_epoch": run.best_epoch,
-        "best_val_acc": run.best_val_acc if run.best_val_acc >= 0 else None,
-        "test_acc": test_acc if math.isfinite(test_acc) else None,
-        "test_loss": test_loss if math.isfinite(test_loss) else None,
-        "seconds_per_epoch": (sum(run.epoch_seconds) / len(run.epoch_seconds)) if run.epoch_seconds else None,
-        "dead_fraction": dead.total_fraction,
-        "dead_per_layer": list(dead.counts),
-        "learned": learned_parameters(model),
-    }
 
 
 def learned_parameters(model: models.MLP) -> dict[str, list[float]]:
@@ -135,141 +125,374 @@ def learned_parameters(model: models.MLP) -> dict[str, list[float]]:
     return out
 
 
-def train(cfg: TrainConfig, sink: ProgressSink, cancel: threading.Event | None = None,
-          clock: Callable[[], float] = time.monotonic, dataset: datasets.Dataset | None = None) -> list[Run]:
-    """Train every activation of ``cfg``; returns the runs (models at their best checkpoint).
+def chance_loss(ds: datasets.Dataset) -> float:
+    """The loss of knowing nothing: ln K for K classes (ln 2 for two), the target's variance for regression."""
+    if ds.task == "regression":
+        return float(ds.y_train.to(torch.float64).var(unbiased=False)) if len(ds.y_train) > 1 else 1.0
+    return math.log(max(ds.n_classes, 2))
 
-    ``dataset`` overrides loading ``cfg.dataset`` (benchmarks feed synthetic tensors this way).
+
+# --- the job ---------------------------------------------------------------------------------------
+
+SMALL_STEP_MACS = 1 << 20   # a step whose largest matmul is below this many multiply-adds runs on one thread
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 0
+
+
+def intra_op_threads(cfg: TrainConfig, n_features: int) -> int:
+    """How many torch intra-op threads a job's steps should use.
+
+    Small nets (the classroom's 16-16 on 2-D data) gain nothing from splitting a 64 x 16 matmul over
+    cores, and on a busy machine an intra-op thread that has to wait for a core stalls every step
+    (measured on the 2-core development box under load: a 40-epoch race took 15-67 s on two threads,
+    1.2-2.6 s on one).  Larger nets keep torch's default.
     """
-    cancel = cancel or threading.Event()
+    sizes = [len(cfg.features) or n_features, *cfg.hidden, 10]
+    batch = cfg.batch_size or 1024
+    biggest = max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)) * batch * len(cfg.plan())
+    return 1 if biggest < SMALL_STEP_MACS else torch.get_num_threads()
+
+
+class _Threads:
+    """Use ``n`` intra-op threads while any job that asked for fewer trains (torch's setting is per process)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self) -> None:
+        global _threads_users, _threads_saved
+        if self.n >= torch.get_num_threads():
+            self.n = 0
+            return
+        with _threads_lock:
+            if _threads_users == 0:
+                _threads_saved = torch.get_num_threads()
+            _threads_users += 1
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        global _threads_users
+        if not self.n:
+            return
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def train(cfg: TrainConfig, sink: ProgressSink, control: TrainControl | threading.Event | None = None,
+          clock: Callable[[], float] = time.monotonic, dataset: datasets.Dataset | None = None,
+          stacked: bool = True) -> list[Run]:
+    """Train every run of ``cfg`` (every activation from every seed); returns the runs in plan order,
+    each with its model at the weights it keeps.
+
+    ``control`` is a :class:`TrainControl` or a plain cancel event.  ``dataset`` overrides loading
+    ``cfg.dataset`` (benchmarks feed synthetic tensors this way).  ``stacked=False`` trains every run
+    as its own net (same results, more overhead).
+    """
+    ctl = as_control(control)
     # Saturated sigmoid/tanh nets produce denormals, which are very slow on CPUs.  The flag belongs to
     # the calling thread, so it is switched back off afterwards (CLI and tests train in their own).
     torch.set_flush_denormal(True)
     try:
-        return _train(cfg, sink, cancel, clock, dataset)
+        job = _Job(cfg, sink, ctl, clock, dataset, stacked)
+        with _Threads(intra_op_threads(cfg, job.ds.n_features)):
+            return job.run()
     finally:
         torch.set_flush_denormal(False)
 
 
-def _train(cfg: TrainConfig, sink: ProgressSink, cancel: threading.Event, clock: Callable[[], float],
-           dataset: datasets.Dataset | None) -> list[Run]:
-    ds = dataset if dataset is not None else datasets.load(cfg.dataset)
-    n_out = models.output_size(ds.n_classes)
-    runs: list[Run] = []
-    for i, act in enumerate(cfg.activations):
-        model = models.build_mlp(ds.n_features, cfg.hidden, n_out, act, cfg.init, cfg.seed)
-        runs.append(Run(i, act, model, _make_optimizer(cfg, model.parameters())))
-        sink.run_started(i)
+class _Job:
+    def __init__(self, cfg: TrainConfig, sink: ProgressSink, control: TrainControl, clock: Callable[[], float],
+                 dataset: datasets.Dataset | None, stacked: bool) -> None:
+        self.cfg, self.sink, self.control, self.clock = cfg, sink, control, clock
+        ds = dataset if dataset is not None else datasets.load(cfg.dataset)
+        if cfg.features and not ds.is_2d:
+            raise InputError(f"input features (x1², sin x1, ...) apply to 2-D data only; {ds.spec.name} has "
+                             f"{ds.n_features} inputs")
+        self.ds = ds
+        self.regression = ds.task == "regression"
+        self.n_out = models.output_size(ds.n_classes)
+        self.chance = chance_loss(ds)
+        self.seeds = list(cfg.run_seeds)
+        self.runs = [Run(p.index, p) for p in cfg.plan()]
+        members = []
+        for r in self.runs:
+            members.append(models.build_mlp(ds.n_features, cfg.hidden, self.n_out, r.activation, cfg.init, r.seed,
+                                            cfg.features))
+        self._initial = members
+        groups = [list(range(len(self.runs)))] if stacked else [[i] for i in range(len(self.runs))]
+        self.stacks = [Stack(g, [members[i] for i in g], [self.seeds.index(self.runs[i].seed) for i in g],
+                             cfg.optimizer, cfg.lr, cfg.momentum, cfg.l1, cfg.l2, self.regression) for g in groups]
+        self.order_gens = [torch.Generator().manual_seed(s) for s in self.seeds]
+        self.drop_gens = [torch.Generator().manual_seed(s ^ 0x5DEECE66D) for s in self.seeds]
+        self.grid = boundary_grid(ds)[0] if ds.is_2d else None
+        self.last_surface = -math.inf
+        self.lr_version, self.base_lr = 0, cfg.lr
+        for r in self.runs:
+            sink.run_started(r.index)
 
-    grid, _, _ = boundary_grid(ds) if ds.is_2d else (None, None, None)
-    x, y = ds.x_train, ds.y_train
-    n = len(x)
-    bs = n if cfg.batch_size in (0, None) or cfg.batch_size >= n else cfg.batch_size
-    batches = math.ceil(n / bs)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    last_live = clock()
-
-    for epoch in range(1, cfg.epochs + 1):
-        active = [r for r in runs if r.status == RunStatus.RUNNING]
-        if not active or cancel.is_set():
-            break
-        for r in active:
-            r.loss_sum, r.correct, r.seen, r.steps, r.busy_s = 0.0, 0, 0, 0, 0.0
-            r.grad_sq = None
-            r.model.train()
-        perm = torch.randperm(n, generator=gen) if bs < n else None
-        for b in range(batches):
-            if cancel.is_set():
+    # --- the loop ---------------------------------------------------------------------------------
+    def run(self) -> list[Run]:
+        cfg, ds = self.cfg, self.ds
+        x, y = ds.x_train, ds.y_train
+        n = len(x)
+        bs = n if cfg.batch_size in (0, None) or cfg.batch_size >= n else cfg.batch_size
+        batches = math.ceil(n / bs)
+        last_live = self.clock()
+        for epoch in range(1, cfg.epochs + 1):
+            active = self._active_slots()
+            if not active or not self.control.wait():
                 break
-            if perm is None:
-                xb, yb = x, y
-            else:
-                idx = perm[b * bs:(b + 1) * bs]
-                xb, yb = torch.index_select(x, 0, idx), torch.index_select(y, 0, idx)
-            for r in active:
-                if r.status != RunStatus.RUNNING:
-                    continue
-                t0 = time.perf_counter()
-                _step(r, xb, yb, epoch, b, cfg)
-                r.busy_s += time.perf_counter() - t0
-            now = clock()
-            if now - last_live >= LIVE_INTERVAL_S:
-                last_live = now
-                for r in active:
-                    if r.status == RunStatus.RUNNING and r.seen:
-                        sink.live_point(r.index, epoch - 1 + (b + 1) / batches, r.loss_sum / r.seen,
-                                        (epoch - 1 + (b + 1) / batches) / cfg.epochs)
-        if cancel.is_set():
-            break
-        for r in active:
-            if r.status != RunStatus.RUNNING:
+            lr = self._lr(epoch)
+            perms = {s: torch.randperm(n, generator=self.order_gens[s]) if bs < n else None for s in active}
+            for st in self.stacks:
+                st.reset_epoch()
+            completed = True
+            for b in range(batches):
+                if not self.control.wait():
+                    completed = False
+                    break
+                version, override = self.control.lr_override()
+                if version != self.lr_version:
+                    self.lr_version, self.base_lr = version, override if override is not None else cfg.lr
+                    lr = self._lr(epoch)
+                active = self._active_slots()
+                if not active:
+                    break
+                xs, ys, batch = self._batch(x, y, perms, active, b, bs)
+                masks = self._masks(active, batch) if cfg.dropout > 0 else None
+                for st in self.stacks:
+                    if st.size:
+                        self._step(st, xs, ys, masks, active, batch, epoch, b)
+                now = self.clock()
+                if now - last_live >= LIVE_INTERVAL_S:
+                    last_live = now
+                    self._live(epoch, (b + 1) / batches)
+            if not completed:
+                break
+            for st in self.stacks:
+                if st.size:
+                    self._end_epoch(st, epoch, lr)
+            self.control.epoch_finished(epoch)
+        stopped = self.control.cancelled
+        for r in self.runs:
+            if r.status == RunStatus.RUNNING:
+                status = RunStatus.STOPPED if stopped else RunStatus.DONE
+                message = "stopped by the user; the results so far are kept" if stopped else ""
+                self._finish(r, status, message)
+        return self.runs
+
+    def _active_slots(self) -> tuple[int, ...]:
+        slots = {s for st in self.stacks for s in st.slots}
+        return tuple(sorted(slots))
+
+    def _lr(self, epoch: int) -> float:
+        lr = self.cfg.lr_at(epoch, self.base_lr)
+        for st in self.stacks:
+            st.set_lr(lr)
+        return lr
+
+    def _batch(self, x, y, perms, active, b, bs):
+        """The batch of every active seed slot: ``[B, F]`` when they all share one, else ``[S, B, F]``."""
+        if all(perms[s] is None for s in active):
+            return x, y, len(x)
+        idx = [perms[s][b * bs:(b + 1) * bs] for s in active]
+        if len(active) == 1:
+            return x.index_select(0, idx[0]), y.index_select(0, idx[0]), len(idx[0])
+        stacked = torch.stack(idx)
+        return x[stacked], y[stacked], stacked.shape[1]
+
+    def _masks(self, active, batch):
+        """Dropout masks per hidden layer, one per seed slot, drawn from that seed's own generator."""
+        p = self.cfg.dropout
+        out = []
+        for h in self.cfg.hidden:
+            per_slot = [(torch.rand(batch, h, generator=self.drop_gens[s]) >= p).to(torch.float32).div_(1.0 - p)
+                        for s in active]
+            out.append(per_slot[0] if len(per_slot) == 1 else torch.stack(per_slot))
+        return out
+
+    def _step(self, st: Stack, xs, ys, masks, active, batch: int, epoch: int, b: int) -> None:
+        rows = st.member_rows(active)  # None when one seed slot is active: every member shares the batch
+        x_in, y_in = Stack.pick(xs, rows) if xs.dim() == 3 else xs, Stack.pick(ys, rows) if ys.dim() == 2 else ys
+        m_in = None if masks is None else [Stack.pick(mk, rows) if mk.dim() == 3 else mk for mk in masks]
+        result = st.forward_backward(x_in, y_in, m_in)
+        bad: list[int] = []
+        for i, (loss, finite) in enumerate(zip(result.losses, result.grads_finite, strict=True)):
+            r = self.runs[st.runs[i]]
+            if r.reference_loss is None and math.isfinite(loss):
+                r.reference_loss = max(loss, self.chance)
+            why = self._blew_up(r, loss, finite)
+            if why:
+                bad.append(i)
+                self._diverge(r, f"{why} at epoch {epoch}, batch {b + 1}")
+        if bad:
+            keep = [i for i in range(st.size) if i not in bad]
+            st.drop(bad)
+            result.losses = [result.losses[i] for i in keep]
+        if st.size:
+            st.update(result.losses, batch)
+
+    def _blew_up(self, r: Run, loss: float, grads_finite: bool) -> str:
+        if not math.isfinite(loss):
+            return "the loss became " + ("NaN" if math.isnan(loss) else "infinite")
+        if not grads_finite:
+            return "the gradients became NaN or infinite"
+        ref = r.reference_loss
+        if ref is not None and loss > EXPLODE_STEP * ref:
+            return (f"the loss exploded to {loss:.3g}, over {EXPLODE_STEP:g}× its starting value and chance level "
+                    f"({ref:.3g})")
+        return ""
+
+    def _live(self, epoch: int, fraction: float) -> None:
+        for st in self.stacks:
+            if not st.seen:
                 continue
-            _end_epoch(r, epoch, ds, cfg, sink, grid)
+            for i, run in enumerate(st.runs):
+                e = epoch - 1 + fraction
+                self.sink.live_point(run, e, st.loss_sum[i] / st.seen, e / self.cfg.epochs)
 
-    for r in runs:
-        if r.status == RunStatus.RUNNING:
-            r.status = RunStatus.CANCELLED if cancel.is_set() else RunStatus.DONE
-            if r.status == RunStatus.CANCELLED:
-                r.message = "stopped by the user; the results so far are kept"
-        summary = _summary(r, ds)
-        sink.run_finished(r.index, r.status, r.message, summary)
-    return runs
+    # --- end of an epoch --------------------------------------------------------------------------
+    def _end_epoch(self, st: Stack, epoch: int, lr: float) -> None:
+        cfg, ds = self.cfg, self.ds
+        t0 = time.perf_counter()
+        finite = st.net.finite()
+        val = st.evaluate(ds.x_val, ds.y_val)
+        test = st.evaluate(ds.x_test, ds.y_test)
+        now = self.clock()
+        fresh = (now - self.last_surface >= BOUNDARY_INTERVAL_S or epoch in (1, cfg.epochs)
+                 or self.control.paused or self.control.stepping)
+        if st is self.stacks[-1] and fresh:
+            self.last_surface = now
+        cache: list[list[list[list[float]]]] = []
+
+        def surface(i: int, ending: bool) -> list[list[float]] | None:
+            if self.grid is None or not (fresh or ending):
+                return None
+            if not cache:
+                cache.append(st.surfaces(self.grid, BOUNDARY_RESOLUTION))
+            return cache[0][i]
+        norms = st.epoch_grad_norms()
+        correct = st.correct.tolist()
+        seconds = (st.busy_s + time.perf_counter() - t0) / st.size
+        leaving: list[int] = []
+        for i, run_index in enumerate(st.runs):
+            r = self.runs[run_index]
+            if not finite[i]:
+                self._diverge(r, f"the weights became NaN or infinite in epoch {epoch}")
+                leaving.append(i)
+                continue
+            train_loss = st.loss_sum[i] / st.seen if st.seen else math.nan
+            train_acc = correct[i] / st.seen if st.seen and not self.regression else math.nan
+            record = EpochRecord(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val.loss[i],
+                                 val_acc=val.acc[i], test_loss=test.loss[i], test_acc=test.acc[i], seconds=seconds,
+                                 lr=lr, val_r2=val.r2[i], test_r2=test.r2[i])
+            r.epoch_seconds.append(seconds)
+            r.epochs_done = epoch
+            ref = r.reference_loss
+            exploded = ref is not None and math.isfinite(train_loss) and train_loss > EXPLODE_EPOCH * ref
+            ended = None
+            if not exploded:
+                score = -val.loss[i] if self.regression else val.acc[i]
+                if score > r.best_score:  # NaN never improves
+                    r.best_score, r.best_epoch, r.epochs_since_best = score, epoch, 0
+                    r.best_val_acc = None if self.regression else val.acc[i]
+                    r.best_state = st.net.member_state(i)
+                else:
+                    r.epochs_since_best += 1
+                ended = self._stop_reason(r, epoch, train_loss, val.acc[i])
+            self.sink.epoch_done(r.index, record, norms[i], surface(i, exploded or ended is not None))
+            if exploded:
+                self._diverge(r, f"the training loss of epoch {epoch} was {train_loss:.3g}, over {EXPLODE_EPOCH:g}× "
+                                 f"its starting value and chance level ({ref:.3g})")
+                leaving.append(i)
+                continue
+            if ended:
+                status, message = ended
+                self._finish(r, status, message, st.net.member_state(i))
+                leaving.append(i)
+        if leaving:
+            st.drop(leaving)
+
+    def _stop_reason(self, r: Run, epoch: int, train_loss: float, val_acc: float) -> tuple[RunStatus, str] | None:
+        cfg = self.cfg
+        if cfg.stop_val_acc is not None and val_acc >= cfg.stop_val_acc:
+            return RunStatus.DONE, (f"reached the stop condition at epoch {epoch}: validation accuracy {val_acc:.2%} "
+                                    f"≥ {cfg.stop_val_acc:.2%}")
+        if cfg.stop_loss is not None and train_loss <= cfg.stop_loss:
+            return RunStatus.DONE, (f"reached the stop condition at epoch {epoch}: training loss {train_loss:.4g} "
+                                    f"≤ {cfg.stop_loss:g}")
+        if cfg.patience is not None and r.epochs_since_best >= cfg.patience and epoch < cfg.epochs:
+            what = "validation loss" if self.regression else "validation accuracy"
+            best = f"{-r.best_score:.4g}" if self.regression else f"{r.best_score:.2%}"
+            return RunStatus.EARLY_STOPPED, (f"stopped early at epoch {epoch}: {what} had not improved for "
+                                             f"{cfg.patience} epochs; keeps the weights of epoch {r.best_epoch} "
+                                             f"({what} {best})")
+        return None
+
+    def _diverge(self, r: Run, what: str) -> None:
+        cfg = self.cfg
+        label = r.activation.label
+        message = (f"{what}: training blew up. The learning rate ({cfg.lr:g}) is probably too high for {label}; "
+                   f"try a smaller one (e.g. {cfg.lr / 10:g}) or a gentler initialisation.")
+        if r.epochs_done == 0:
+            message += " No epoch completed, so there is no test accuracy to report."
+        self._finish(r, RunStatus.DIVERGED, message, None)
+
+    # --- a run ends -------------------------------------------------------------------------------
+    def _finish(self, r: Run, status: RunStatus, message: str, last_state: dict[str, torch.Tensor] | None = None
+                ) -> None:
+        """Build the run's model at the weights it keeps, score it, report it now."""
+        if r.status.finished:
+            return
+        r.status, r.message = status, message
+        if last_state is None and r.best_state is None:
+            last_state = self._current_state(r)
+        model = self._initial[r.index]
+        state = r.best_state if r.best_state is not None else last_state
+        if state is not None:
+            model.load_state_dict(state)
+        model.eval()
+        r.model = model
+        r.summary = self._summary(r)
+        self.sink.run_finished(r.index, r.status, r.message, r.summary)
+
+    def _current_state(self, r: Run) -> dict[str, torch.Tensor] | None:
+        for st in self.stacks:
+            if r.index in st.runs:
+                return st.net.member_state(st.runs.index(r.index))
+        return None
+
+    def _summary(self, r: Run) -> dict[str, Any]:
+        ds, model = self.ds, r.model
+        scored = r.epochs_done > 0 and r.best_state is not None
+        out: dict[str, Any] = {
+            "best_epoch": r.best_epoch if scored else None,
+            "best_val_acc": r.best_val_acc if scored else None,
+            "test_acc": None, "test_loss": None,
+            "seconds_per_epoch": (sum(r.epoch_seconds) / len(r.epoch_seconds)) if r.epoch_seconds else None,
+            "dead_fraction": None, "dead_per_layer": None,
+            "learned": learned_parameters(model) if model is not None else {},
+            "seed": r.seed, "activation_index": r.plan.group,
+        }
+        if not scored or model is None:
+            return out
+        scores = metrics.split_scores(model, ds.x_test, ds.y_test, ds.n_classes, ds.y_scale)
+        finite = lambda v: v if isinstance(v, float) and math.isfinite(v) else None
+        out["test_loss"] = finite(scores["loss"])
+        if self.regression:
+            out["test_rmse"], out["test_r2"] = finite(scores["rmse"]), finite(scores["r2"])
+        else:
+            out["test_acc"], out["confusion"] = finite(scores["acc"]), scores["confusion"]
+        if model.hidden:
+            dead = diagnostics.dead_neurons(model, ds.x_train)
+            out["dead_fraction"], out["dead_per_layer"] = dead.total_fraction, list(dead.counts)
+        else:
+            out["dead_fraction"], out["dead_per_layer"] = 0.0, []
+        return out
 
 
-def _step(r: Run, xb: torch.Tensor, yb: torch.Tensor, epoch: int, b: int, cfg: TrainConfig) -> None:
-    r.optimizer.zero_grad(set_to_none=True)
-    logits = r.model(xb)
-    loss = models.loss_fn(logits, yb)
-    value = float(loss.detach())
-    if not math.isfinite(value):
-        _diverge(r, epoch, b, cfg, "the loss became " + ("NaN" if math.isnan(value) else "infinite"))
-        return
-    loss.backward()
-    # One fused norm per layer (no squared copy of every gradient): ~6% of a step otherwise.
-    sq = torch.stack(torch._foreach_norm([lin.weight.grad for lin in r.model.linears])).square_()
-    if not bool(torch.isfinite(sq).all()):
-        _diverge(r, epoch, b, cfg, "the gradients became NaN or infinite")
-        return
-    r.optimizer.step()
-    r.grad_sq = sq if r.grad_sq is None else r.grad_sq + sq
-    r.steps += 1
-    r.loss_sum += value * len(xb)
-    r.correct += int((models.predict(logits.detach()) == yb).sum())
-    r.seen += len(xb)
-
-
-def _diverge(r: Run, epoch: int, b: int, cfg: TrainConfig, what: str) -> None:
-    r.status = RunStatus.DIVERGED
-    r.message = (f"{what} at epoch {epoch}, batch {b + 1}: training blew up. The learning rate "
-                 f"({cfg.lr:g}) is probably too high for {r.activation.label}; try a smaller one "
-                 f"(e.g. {cfg.lr / 10:g}) or a gentler initialisation.")
-
-
-def _end_epoch(r: Run, epoch: int, ds: datasets.Dataset, cfg: TrainConfig, sink: ProgressSink,
-               grid: torch.Tensor | None) -> None:
-    t0 = time.perf_counter()
-    r.model.eval()
-    if not _finite(r.model):
-        _diverge(r, epoch, 0, cfg, "the weights became NaN or infinite")
-        return
-    val_loss, val_acc = evaluate(r.model, ds.x_val, ds.y_val)
-    test_loss, test_acc = evaluate(r.model, ds.x_test, ds.y_test)
-    seconds = r.busy_s + (time.perf_counter() - t0)
-    r.epoch_seconds.append(seconds)
-    record = EpochRecord(epoch=epoch, train_loss=r.loss_sum / r.seen if r.seen else math.nan,
-                         train_acc=r.correct / r.seen if r.seen else math.nan, val_loss=val_loss, val_acc=val_acc,
-                         test_loss=test_loss, test_acc=test_acc, seconds=seconds)
-    norms = (r.grad_sq / max(r.steps, 1)).sqrt().tolist() if r.grad_sq is not None else []
-    boundary = class_probability(r.model, grid, BOUNDARY_RESOLUTION) if grid is not None else None
-    sink.epoch_done(r.index, record, norms, boundary)
-    if val_acc > r.best_val_acc:
-        r.best_val_acc, r.best_epoch, r.epochs_since_best = val_acc, epoch, 0
-        r.best_state = copy.deepcopy(r.model.state_dict())
-    else:
-        r.epochs_since_best += 1
-        if cfg.patience is not None and r.epochs_since_best >= cfg.patience:
-            r.status = RunStatus.DONE
-            r.message = (f"stopped early at epoch {epoch}: validation accuracy had not improved for "
-                         f"{cfg.patience} epochs (best {r.best_val_acc:.2%} at epoch {r.best_epoch})")
-
-
+__all__ = ["BOUNDARY_RESOLUTION", "LIVE_INTERVAL_S", "ProgressSink", "Run", "TrainConfig", "TrainControl",
+           "boundary_grid", "chance_loss", "class_probability", "evaluate", "learned_parameters", "train"]

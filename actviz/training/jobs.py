@@ -85,7 +85,7 @@ class Job:
         self.finished: float | None = None
         self.error: str | None = None
         self.cancel_event = threading.Event()
-        self.runs = [RunProgress(a.label, a.key) for a in config.activations]
+        self.runs = [p.progress() for p in config.plan()]  # one per activation and seed
         self.models: list[Any] = []
         self.version = 0
         self._lock = threading.Lock()
@@ -138,7 +138,9 @@ class Job:
                 self.finished = now
                 for r in self.runs:
                     if not r.status.finished and status == JobStatus.CANCELLED:
-                        r.status = RunStatus.CANCELLED
+                        r.status = RunStatus.STOPPED
+                    elif not r.status.finished and status == JobStatus.FAILED:
+                        r.status, r.message = RunStatus.FAILED, error or "the job failed"
             self.error = error
             self.version += 1
 

@@ -135,8 +135,10 @@ def test_early_stopping_keeps_the_best_epoch():
     rec = Recorder()
     train(cfg, rec)
     status, message, summary = rec.final[0]
-    assert status == "done" and "stopped early" in message
+    assert status == "early_stopped" and "stopped early" in message
     assert len(rec.history(0)) == summary["best_epoch"] + 3
+    # The test accuracy it reports is that of the weights it keeps: the best validation epoch's.
+    assert summary["test_acc"] == pytest.approx(rec.history(0)[summary["best_epoch"] - 1].test_acc)
 
 
 def test_prelu_learns_its_slope_and_reports_it():
@@ -174,7 +176,7 @@ def test_cancel_stops_a_job_within_a_second_and_keeps_its_results():
         assert time.monotonic() - t0 < 1.0, "cancel took more than a second"
         time.sleep(0.01)
     snap = mgr.snapshot(job_id, "alice")
-    assert all(r.status == "cancelled" and r.history for r in snap.runs)
+    assert all(r.status == "stopped" and r.history for r in snap.runs)
     assert all(r.summary.get("test_acc") is not None for r in snap.runs)
     mgr.shutdown()
 
