@@ -21,11 +21,11 @@ from actviz.activations.properties import properties
 from actviz.activations.surfaces import compute_surface
 from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.network import checkpoint, diagnostics, models
+from actviz.network import checkpoint, diagnostics, features, models, perlayer
 from actviz.training import config as training_config
 from actviz.training import estimates
-from actviz.training.config import EpochRecord, RunStatus
 from actviz.training.engine import train
+from actviz.views import train_report
 
 EXIT_BAD_INPUT = 2
 
@@ -150,34 +150,6 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
-class _CliSink:
-    """Collects what the engine reports; prints one progress line per epoch on stderr unless --json."""
-
-    def __init__(self, labels: list[str], epochs: int, quiet: bool):
-        self.labels, self.epochs, self.quiet = labels, epochs, quiet
-        self.history: list[list[dict[str, Any]]] = [[] for _ in labels]
-        self.final: list[dict[str, Any]] = [{} for _ in labels]
-
-    def run_started(self, run: int) -> None:
-        pass
-
-    def live_point(self, run: int, epoch_float: float, train_loss: float, progress: float) -> None:
-        pass
-
-    def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float], boundary: Any) -> None:
-        self.history[run].append(record.as_dict())
-        if not self.quiet:
-            sys.stderr.write(f"[{self.labels[run]}] epoch {record.epoch}/{self.epochs}: train loss "
-                             f"{record.train_loss:.4f}, val acc {record.val_acc:.2%}, test acc "
-                             f"{record.test_acc:.2%} ({record.seconds:.2f} s)\n")
-            sys.stderr.flush()
-
-    def run_finished(self, run: int, status: RunStatus, message: str, summary: dict[str, Any]) -> None:
-        self.final[run] = {"status": str(status), "message": message, **summary}
-        if not self.quiet and message:
-            sys.stderr.write(f"[{self.labels[run]}] {status}: {message}\n")
-
-
 def _with_preset(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str, Any]]:
     """``train --preset KEY [options]``: the preset's options as it runs here, replaced by the options typed;
     and what was adapted to the data found."""
@@ -190,69 +162,68 @@ def _with_preset(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str
     return merged, {"preset": preset.key, "adapted": preset.adapted}
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    extra: dict[str, Any] = {}
-    if args.preset:
-        args, extra = _with_preset(args)
-    if not args.activations:
-        raise InputError("give --activations, e.g. relu,sigmoid (or --preset NAME)")
+def _train_dataset(args: argparse.Namespace) -> datasets.DatasetSpec:
     if args.csv:
         try:
             content = open(args.csv, "rb").read(int(200e6))
         except OSError as exc:
             raise InputError(f"cannot read {args.csv}: {exc.strerror}") from None
-        spec = datasets.register_csv(content, args.label)
-    else:
-        if args.label:
-            raise InputError("--label only applies with --csv FILE")
-        spec = datasets.DatasetSpec(name=args.dataset, n_samples=args.samples, noise=args.noise,
-                                    seed=args.data_seed, data_dir=args.data_dir, max_train=args.max_train)
+        return datasets.register_csv(content, args.label, task=args.task or "classification")
+    if args.label:
+        raise InputError("--label only applies with --csv FILE")
+    if args.task == "regression" and args.dataset not in datasets.REGRESSION:
+        raise InputError(f"--task regression needs reg_plane, reg_gaussians or --csv FILE (got {args.dataset})")
+    return datasets.DatasetSpec(name=args.dataset, n_samples=args.samples, noise=args.noise,
+                                seed=args.data_seed, data_dir=args.data_dir, max_train=args.max_train)
+
+
+def train_config(args: argparse.Namespace) -> training_config.TrainConfig:
+    """The validated config of ``train``'s options (InputError names the first problem)."""
+    spec = _train_dataset(args)
     per_activation: dict[str, dict[str, str]] = {}
     for key, value in parse_assignments(args.param).items():
         name, dot, pname = key.partition(".")
         if not dot:
             raise InputError(f"--param for training is NAME.KEY=VALUE, e.g. swish.beta=1.5 (got {key!r})")
         per_activation.setdefault(name, {})[pname] = value
-    acts = training_config.parse_activation_list(args.activations, per_activation, args.learn or ())
-    cfg = training_config.TrainConfig(
+    custom = None
+    if args.expr is not None:
+        custom = choice.custom(args.expr, per_activation.pop(choice.CUSTOM, {}))
+    names = args.activations or ""
+    if not names.strip() and custom is None:
+        raise InputError("give --activations, e.g. relu,sigmoid (or --preset NAME)")
+    if custom is not None and "custom" not in perlayer.mentioned_names(perlayer.split_items(names)):
+        names = f"{names},custom" if names.strip() else "custom"
+    acts = training_config.parse_activation_list(names, per_activation, args.learn or (), custom)
+    return training_config.TrainConfig(
         dataset=spec, activations=acts, hidden=models.parse_hidden(args.hidden),
         init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-        seed=args.seed)
-    return _train_and_report(args, cfg, spec, extra)
+        seed=args.seed, seeds=args.seeds, features=features.parse(args.features), l1=args.l1, l2=args.l2,
+        dropout=args.dropout, schedule=args.schedule, warmup=args.warmup, lr_step=args.lr_step,
+        lr_gamma=args.lr_gamma, stop_val_acc=args.stop_acc, stop_loss=args.stop_loss)
 
 
-def _train_and_report(args: argparse.Namespace, cfg: training_config.TrainConfig, spec: datasets.DatasetSpec,
-                      extra: dict[str, Any]) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    acts = cfg.activations
+    extra: dict[str, Any] = {}
+    if args.preset:
+        args, extra = _with_preset(args)
+    cfg = train_config(args)
     estimates.check_training(cfg, threads=torch.get_num_threads())
-    sink = _CliSink([a.key for a in acts], cfg.epochs, quiet=args.json)
+    sink = train_report.ProgressPrinter(cfg, quiet=args.json)
     runs = train(cfg, sink)
-    out: dict[str, Any] = {**extra, "config": cfg.to_json(), "runs": {}}
-    for i, (act, run) in enumerate(zip(acts, runs, strict=True)):
-        name = act.key if act.is_custom or act.params else act.name
-        final = sink.final[i]
-        out["runs"][name] = {"status": final.get("status"), "message": final.get("message", ""),
-                             "history": sink.history[i], "test_acc": final.get("test_acc"),
-                             "best_epoch": final.get("best_epoch"), "dead_fraction": final.get("dead_fraction"),
-                             "learned": final.get("learned", {})}
-        if args.save:
-            folder = pathlib.Path(args.save)
-            folder.mkdir(parents=True, exist_ok=True)
-            stem = "custom" if act.is_custom else act.name
-            result = {"status": final.get("status"), **{k: final.get(k) for k in (
-                "test_acc", "test_loss", "best_epoch", "best_val_acc", "dead_fraction")}}
-            training = {k: v for k, v in cfg.to_json().items() if k not in ("dataset", "activations")}
-            (folder / f"{stem}_{i}.zip").write_bytes(checkpoint.save(run.model, spec, training, result))
+    out = {**extra, **train_report.report(cfg, runs, sink)}
+    if args.save:
+        folder = pathlib.Path(args.save)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in train_report.checkpoints(cfg, runs, sink):
+            (folder / name).write_bytes(data)
     if args.json:
         _emit(validate.json_safe(out))
     else:
-        for name, run in out["runs"].items():
-            acc = run["test_acc"]
-            print(f"{name:24s} {run['status']:9s} test accuracy {acc:.2%} (best epoch {run['best_epoch']})"
-                  if acc is not None else f"{name:24s} {run['status']}")
+        print("\n".join(train_report.text_lines(cfg, out)))
     return 0
 
 
@@ -331,16 +302,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise InputError(f"{path} is a directory, not a checkpoint file") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    loaded = checkpoint.load(data)
     if args.csv:
+        fields = (loaded.config.get("dataset") or {}).get("fields") if isinstance(loaded.config.get("dataset"),
+                                                                                  dict) else None
+        task = fields.get("task") if isinstance(fields, dict) and fields.get("task") in datasets.TASKS else None
         try:
-            datasets.register_csv(pathlib.Path(args.csv).read_bytes(), args.label)
+            datasets.register_csv(pathlib.Path(args.csv).read_bytes(), args.label, task=task or "classification")
         except OSError as exc:
             raise InputError(f"cannot read {args.csv}: {exc.strerror or exc}") from None
-    loaded = checkpoint.load(data)
     scores = checkpoint.evaluate(loaded, args.data_dir)
     out = {**scores, "config": loaded.config}
     if args.json:
         _emit(validate.json_safe(out))
+    elif scores.get("test_acc") is None:
+        print(f"{loaded.label} on {loaded.dataset_spec().key()}: test R² {scores['test_r2']:.4f}, "
+              f"test RMSE {scores['test_rmse']:.4g}, test loss {scores['test_loss']:.4f}")
     else:
         print(f"{loaded.label} on {loaded.dataset_spec().key()}: test accuracy {scores['test_acc']:.2%}, "
               f"test loss {scores['test_loss']:.4f}")
@@ -422,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_data_download)
 
     p = sub.add_parser("train", help="train activations side by side (same data, same initial weights)")
-    p.add_argument("--dataset", default="moons", help="moons, circles, xor, spiral, gaussian, digits, mnist, "
-                   "fashion_mnist (default moons)")
+    p.add_argument("--dataset", default="moons", help="moons, circles, xor, spiral, gaussian, reg_plane, "
+                   "reg_gaussians, digits, mnist, fashion_mnist (default moons)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with MNIST/FashionMNIST files")
     p.add_argument("--csv", metavar="FILE", help="train on a CSV file (numeric features + a label column)")
     p.add_argument("--label", metavar="COLUMN", help="label column of --csv (default: label/target/class/y/last)")
@@ -433,7 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train", type=int, help="use at most this many training samples")
     p.add_argument("--preset", metavar="NAME", help="a published experiment: demo, mnist-mlp, fashion-mnist-nine, "
                    "moons-sigmoid (on digits, adapted, when its MNIST files are missing; the JSON says how)")
-    p.add_argument("--activations", help="comma-separated, e.g. relu,sigmoid,tanh")
+    p.add_argument("--task", choices=("classification", "regression"),
+                   help="with --csv: regression for a numeric target (reg_plane/reg_gaussians are regression)")
+    p.add_argument("--features", metavar="LIST", help="2-D data: input features among x1,x2,x1sq,x2sq,x1x2,sinx1,"
+                   "sinx2 (default x1,x2)")
+    p.add_argument("--activations", help="comma-separated, e.g. relu,sigmoid,tanh; one per hidden layer "
+                   "as relu>tanh; parameters inline as swish(beta=2)")
+    p.add_argument("--expr", help="a custom activation in x (named 'custom' in --activations), e.g. 'x*sigmoid(x)'")
     p.add_argument("--param", action="append", metavar="NAME.KEY=VALUE", help="e.g. swish.beta=1.5 (repeatable)")
     p.add_argument("--learn", action="append", metavar="NAME.KEY", help="learn a parameter, e.g. prelu.init")
     p.add_argument("--hidden", default="64,64", help="hidden sizes, e.g. 512,256,256,128 or 256x5 (default 64,64)")
@@ -446,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--patience", type=int, help="early stopping patience on validation accuracy")
     p.add_argument("--seed", type=int, default=42, help="initial weights and batch order (default 42)")
+    p.add_argument("--seeds", type=int, default=1, help="train every activation from this many seeds: SEED, "
+                   "SEED+1, ... (1-10, default 1); adds mean ± std and 95 %% intervals")
+    p.add_argument("--l1", type=float, default=0.0, help="L1 regularisation rate on the weights (default 0)")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 regularisation rate on the weights (default 0)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout after every hidden layer (0-0.9)")
+    p.add_argument("--schedule", default="constant", help="learning-rate schedule: constant, step, cosine, onecycle")
+    p.add_argument("--warmup", type=int, default=0, help="linear warm-up epochs before the schedule (default 0)")
+    p.add_argument("--lr-step", type=int, default=10, help="step schedule: epochs between drops (default 10)")
+    p.add_argument("--lr-gamma", type=float, default=0.5, help="step schedule: factor per drop (default 0.5)")
+    p.add_argument("--stop-acc", "--stop-val-acc", dest="stop_acc", type=float,
+                   help="stop a run once its validation accuracy reaches this (0-1)")
+    p.add_argument("--stop-loss", type=float, help="stop a run once its training loss falls below this")
     p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
     p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
     p.set_defaults(func=cmd_train, parser=p)

@@ -36,6 +36,8 @@ SECTIONS: dict[str, str] = {
     "costs": "bench.costs:bench_costs",
     "training_throughput": "bench.training:bench_training_throughput",
     "k_activations": "bench.training:bench_k_activations",
+    "classroom_race": "bench.races:bench_classroom_race",
+    "seeds_race": "bench.races:bench_seeds_race",
     "gallery_under_training": "script:bench/gallery_under_training.py",
     "gradient_diagnostics": "bench.diagnostics:bench_diagnostics",
     "dead_neurons": "bench.diagnostics:bench_dead_neurons",

@@ -19,6 +19,7 @@ from ui.text import escape
 # Dataset names as the pages' dataset pickers show them.
 DATASET_LABELS = {"moons": "Moons (2-D)", "circles": "Circles (2-D)", "xor": "XOR (2-D)",
                   "spiral": "Spiral (2-D)", "gaussian": "Two Gaussian blobs (2-D)",
+                  "reg_plane": "Plane (2-D regression)", "reg_gaussians": "Multi-Gaussian (2-D regression)",
                   "digits": "Digits 8×8 (bundled)", "mnist": "MNIST", "fashion_mnist": "FashionMNIST",
                   "csv": "My CSV file"}
 

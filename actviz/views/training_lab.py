@@ -20,9 +20,12 @@ from actviz.activations.choice import ActivationChoice
 from actviz.cache import memo
 from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.network import checkpoint, diagnostics, models
+from actviz.network import checkpoint, diagnostics, models, perlayer
+from actviz.network import features as features_mod
 from actviz.network.diagnostics import DeadNeurons, GradientReport
 from actviz.plots import training_figures
+from actviz.training import schedule as schedule_mod
+from actviz.training import stats
 from actviz.training.config import TrainConfig
 from actviz.training.engine import BOUNDARY_RESOLUTION, boundary_grid, learned_parameters
 from actviz.training.jobs import JobSnapshot
@@ -72,6 +75,21 @@ class TrainingForm(NetworkSetup):
     patience: int = 7
     seed: int = 42
     preset: str | None = None  # the lesson this setup came from (a marker: the link holds every setting)
+    seeds: int = 1                      # seeds per activation (mean ± std, 95 % intervals, margin verdict)
+    layer_items: str = ""               # extra race items with one activation per hidden layer: "relu>tanh, tanh>relu"
+    task: str = "classification"       # CSV uploads: "regression" for a numeric target
+    features: list[str] = field(default_factory=lambda: list(features_mod.RAW))  # 2-D data: input features
+    l1: float = 0.0
+    l2: float = 0.0
+    dropout: float = 0.0
+    schedule: str = "constant"
+    warmup: int = 0
+    lr_step: int = 10
+    lr_gamma: float = 0.5
+    stop_on_acc: bool = False
+    stop_acc: float = 0.95
+    stop_on_loss: bool = False
+    stop_loss: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,49 @@ def _when(flag_attr: str, value: Any, attr: str):
     return lambda s, d: getattr(s, flag_attr) == value and getattr(s, attr) != getattr(d, attr)
 
 
+@dataclass(frozen=True)
+class FeatureList:
+    """``feat=x1,x2,x1x2``: TF Playground's input features for 2-D data (a list for a multiselect)."""
+
+    def parse(self, raw: str, key: str, default: Any, warnings: list[str]) -> Any:
+        try:
+            chosen = features_mod.parse(raw)
+        except InputError as exc:
+            warnings.append(f"{exc}; using {','.join(default)}")
+            return default
+        return list(chosen or features_mod.RAW)
+
+    def format(self, value: Any) -> str:
+        return ",".join(value)
+
+    def widget(self, value: Any) -> Any:
+        return list(value)
+
+
+@dataclass(frozen=True)
+class LayerItems:
+    """``layers=relu>tanh,tanh>relu``: race items with one activation per hidden layer (kept as typed
+    when it reads; the config check says whether it fits the network)."""
+
+    def parse(self, raw: str, key: str, default: Any, warnings: list[str]) -> Any:
+        try:
+            for item in perlayer.split_items(raw[:perlayer.MAX_ITEM_LENGTH * 4])[:limits.MAX_COMPARED]:
+                perlayer.parse_item(item, custom=_PLACEHOLDER)
+        except InputError as exc:
+            warnings.append(f"per-layer activations: {exc}; using none")
+            return default
+        return raw.strip()
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+    def widget(self, value: Any) -> Any:
+        return value
+
+
+_PLACEHOLDER = choice_mod.ActivationChoice("custom", (), "x")  # stands for the page's custom formula while parsing
+
+
 TRAINING_LAB = PageState(
     make=TrainingForm, prefix="t_",
     fields=(
@@ -151,6 +212,21 @@ TRAINING_LAB = PageState(
         Field("patience", "patience", Whole(1, limits.MAX_EPOCHS), write=_when("early_stopping", True, "patience")),
         Field("seed", "seed", Whole(0, limits.MAX_SEED)),
         Field("preset", "preset", Identifier(), widget=False),
+        Field("seeds", "seeds", Whole(1, limits.MAX_SEEDS)),
+        Field("layer_items", "layers", LayerItems()),
+        Field("task", "task", Choice(datasets.TASKS)),
+        Field("features", "feat", FeatureList()),
+        Field("l1", "l1", Number(*limits.REGULARISATION_RANGE)),
+        Field("l2", "l2", Number(*limits.REGULARISATION_RANGE)),
+        Field("dropout", "dropout", Number(*limits.DROPOUT_RANGE)),
+        Field("schedule", "sched", Choice(schedule_mod.SCHEDULES)),
+        Field("warmup", "warmup", Whole(0, limits.MAX_EPOCHS - 1)),
+        Field("lr_step", "lrstep", Whole(1, limits.MAX_EPOCHS), write=_when("schedule", "step", "lr_step")),
+        Field("lr_gamma", "lrgamma", Number(*limits.LR_GAMMA_RANGE), write=_when("schedule", "step", "lr_gamma")),
+        Field("stop_on_acc", "sacc", Flag()),
+        Field("stop_acc", "saccv", Number(0.01, 1.0), write=_when("stop_on_acc", True, "stop_acc")),
+        Field("stop_on_loss", "sloss", Flag()),
+        Field("stop_loss", "slossv", Number(*limits.STOP_LOSS_RANGE), write=_when("stop_on_loss", True, "stop_loss")),
     ),
     parts=(NameSelection(), ActivationParams(), LearnedParams()),
     checks=(check_uniform_bounds,),
@@ -159,13 +235,19 @@ TRAINING_LAB = PageState(
 
 # --- form -> config ----------------------------------------------------------------------------------
 
-def activations_from_form(form: TrainingForm) -> tuple[ActivationChoice, ...]:
-    out: list[ActivationChoice] = []
+def activations_from_form(form: TrainingForm) -> tuple[perlayer.Choice, ...]:
+    out: list[perlayer.Choice] = []
     for name in form.selected:
         out.append(choice_mod.choose(name, form.params.get(name), form.learnable.get(name, ())))
+    custom = None
     if form.custom_expr.strip():
-        out.append(choice_mod.custom(form.custom_expr, expr.parse_param_assignments(form.custom_params)))
-    return tuple(out)
+        custom = choice_mod.custom(form.custom_expr, expr.parse_param_assignments(form.custom_params))
+    items = perlayer.split_items(form.layer_items) if form.layer_items.strip() else []
+    learnable = [f"{n}.{p}" for n, ps in form.learnable.items() for p in ps]
+    per_layer = [perlayer.parse_item(item, form.params, learnable, custom) for item in items]
+    if custom is not None and not any(perlayer.uses_custom(a) for a in per_layer):
+        out.append(custom)
+    return tuple(out + per_layer)
 
 
 def dataset_from_form(form: TrainingForm) -> datasets.DatasetSpec:
@@ -177,7 +259,7 @@ def dataset_from_form(form: TrainingForm) -> datasets.DatasetSpec:
             if form.csv_error:
                 raise InputError(f"{form.csv_error} Fix the file and upload it again.")
             raise InputError("upload a CSV file first (numeric feature columns plus a label column)")
-        kwargs.update(csv_key=form.csv_key, label_column=form.label_column)
+        kwargs.update(csv_key=form.csv_key, label_column=form.label_column, task=form.task)
     if form.max_train:
         kwargs["max_train"] = form.max_train
     return datasets.DatasetSpec(**kwargs)
@@ -197,6 +279,19 @@ def config_from_form(form: TrainingForm) -> TrainConfig:
         epochs=validate.whole(form.epochs, "the number of epochs"),
         patience=validate.whole(form.patience, "the patience") if form.early_stopping else None,
         seed=validate.whole(form.seed, "the seed"),
+        seeds=validate.whole(form.seeds, "the number of seeds"),
+        features=features_mod.parse(list(form.features)) if form.dataset in datasets.SYNTHETIC or
+        form.dataset == "csv" else (),
+        l1=validate.number(form.l1, "the L1 rate"),
+        l2=validate.number(form.l2, "the L2 rate"),
+        dropout=validate.number(form.dropout, "dropout"),
+        schedule=form.schedule,
+        warmup=validate.whole(form.warmup, "the warm-up epochs"),
+        lr_step=validate.whole(form.lr_step, "the epochs between learning-rate steps"),
+        lr_gamma=validate.number(form.lr_gamma, "the step factor"),
+        stop_val_acc=validate.number(form.stop_acc, "the validation accuracy to stop at") if form.stop_on_acc
+        else None,
+        stop_loss=validate.number(form.stop_loss, "the loss to stop at") if form.stop_on_loss else None,
     )
 
 
@@ -207,7 +302,8 @@ def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> Trai
     form.dataset = ds.name
     form.n_samples, form.noise, form.data_seed = ds.n_samples, ds.noise, ds.seed
     form.max_train = ds.max_train or 0
-    builtin = [a for a in cfg.activations if not a.is_custom]
+    single = [a for a in cfg.activations if isinstance(a, ActivationChoice)]
+    builtin = [a for a in single if not a.is_custom]
     form.selected = [a.name for a in builtin]
     form.params = {}
     for a in builtin:  # only what differs from torch's defaults, as the sliders report it
@@ -215,7 +311,9 @@ def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> Trai
         if changed:
             form.params[a.name] = changed
     form.learnable = {a.name: list(a.learnable) for a in builtin if a.learnable}
-    custom = [a for a in cfg.activations if a.is_custom]
+    layered = [a for a in cfg.activations if isinstance(a, perlayer.PerLayer)]
+    form.layer_items = ", ".join(perlayer.item_text(a) for a in layered)
+    custom = [a for a in single if a.is_custom] + [c for a in layered for c in a.layers if c.is_custom]
     form.custom_expr = (custom[0].expression or "") if custom else ""
     form.custom_params = ", ".join(f"{k}={v:g}" for k, v in custom[0].params) if custom else ""
     form.hidden = ",".join(str(h) for h in cfg.hidden)
@@ -227,6 +325,12 @@ def form_from_config(cfg: TrainConfig, base: TrainingForm | None = None) -> Trai
     form.batch_size, form.epochs, form.seed = cfg.batch_size, cfg.epochs, cfg.seed
     form.early_stopping = cfg.patience is not None
     form.patience = cfg.patience or 7
+    form.seeds, form.task = cfg.seeds, ds.task
+    form.features = list(cfg.features or features_mod.RAW)
+    form.l1, form.l2, form.dropout = cfg.l1, cfg.l2, cfg.dropout
+    form.schedule, form.warmup, form.lr_step, form.lr_gamma = cfg.schedule, cfg.warmup, cfg.lr_step, cfg.lr_gamma
+    form.stop_on_acc, form.stop_acc = cfg.stop_val_acc is not None, cfg.stop_val_acc or 0.95
+    form.stop_on_loss, form.stop_loss = cfg.stop_loss is not None, cfg.stop_loss or 0.05
     return form
 
 
@@ -328,16 +432,57 @@ def checkpoint_bytes(job: JobSnapshot, run: int, model: models.MLP) -> bytes:
     """A trained model with what it was trained on, how, and how well it did."""
     r = job.runs[run]
     training = {k: v for k, v in job.config.to_json().items() if k not in ("dataset", "activations")}
-    result = {"status": str(r.status), **{k: r.summary.get(k) for k in ("test_acc", "test_loss", "best_epoch",
-                                                                       "best_val_acc", "dead_fraction")}}
+    training["seed"] = job.config.plan()[run].seed
+    result = {"status": str(r.status), **{k: r.summary.get(k) for k in (
+        "test_acc", "test_loss", "best_epoch", "best_val_acc", "dead_fraction", "test_r2", "test_rmse")}}
     return checkpoint.save(model, job.config.dataset, training, result)
 
 
 def file_stem(job: JobSnapshot, run: int) -> str:
     """A download name built from our own data only (never from user-supplied names)."""
-    act = job.config.activations[run]
-    safe = "custom" if act.is_custom else act.name
-    return f"actviz_{job.config.dataset.name}_{safe}_{job.id[:6]}"
+    planned = job.config.plan()[run]
+    act = planned.activation
+    safe = "custom" if act.is_custom else act.name.replace(">", "-")
+    seed = f"_seed{planned.seed}" if job.config.seeds > 1 else ""
+    return f"actviz_{job.config.dataset.name}_{safe}{seed}_{job.id[:6]}"
+
+
+# --- several seeds ------------------------------------------------------------------------------------
+
+def race_summary(job: JobSnapshot) -> tuple[pd.DataFrame, stats.Verdict]:
+    """One row per activation over its seeds (mean ± std and 95 % interval of the test accuracy, or of the
+    test R² and loss for regression), and the verdict on the leader's margin, in words.  Runs still
+    training count once they have finished."""
+    cfg = job.config
+    regression = cfg.dataset.task == "regression"
+    labels = [a.label for a in cfg.activations]
+    finals: list[list[dict[str, Any]]] = [[] for _ in labels]
+    for r in job.runs:
+        if r.status.finished:
+            finals[r.group].append({"status": str(r.status), **r.summary})
+    summary, verdict = stats.job_summary(labels, finals, regression)
+    metric, name = ("test_r2", "test R²") if regression else ("test_acc", "test accuracy")
+    rows = []
+    for label, s in summary.items():
+        mean, std, ci = s.get(f"{metric}_mean"), s.get(f"{metric}_std"), s.get(f"{metric}_ci95")
+        row = {"activation": label, "seeds": s["seeds"], f"mean {name}": mean, "± std": std,
+               "95 % interval": f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "—"}
+        if regression:
+            row["mean test loss"] = s.get("test_loss_mean")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.sort_values(f"mean {name}", ascending=False, na_position="last", kind="stable")
+    return table.reset_index(drop=True), verdict
+
+
+def seed_bands(job: JobSnapshot, metric: str) -> dict[str, stats.Band]:
+    """Per activation, one metric of its seeds' epoch records as mean, std, min and max per epoch (for
+    curves drawn as a mean with a band)."""
+    out: dict[str, stats.Band] = {}
+    for i, act in enumerate(job.config.activations):
+        out[act.label] = stats.band([r.history for r in job.runs if r.group == i], metric)
+    return out
 
 
 @dataclass

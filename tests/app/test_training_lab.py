@@ -240,7 +240,7 @@ def test_results_csv_has_every_epoch():
     assert list(df["test_acc"]) == [0.5, 0.6, 0.7]
     buf = io.StringIO()
     df.to_csv(buf, index=False)
-    assert pd.read_csv(io.StringIO(buf.getvalue())).shape == (3, 9)
+    assert pd.read_csv(io.StringIO(buf.getvalue())).shape == (3, 12)  # + lr, val_r2, test_r2
 
 
 def test_checkpoint_zip_layout():
