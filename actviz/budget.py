@@ -190,7 +190,7 @@ def data_shape(spec: Any, csv_shape: tuple[int, int, int] | None = None) -> Data
     """
     name = spec.name
     max_train = getattr(spec, "max_train", None)
-    if name in ("moons", "circles", "xor", "spiral", "gaussian"):
+    if name in ("moons", "circles", "xor", "spiral", "gaussian", "reg_plane", "reg_gaussians"):  # 1 output either way
         return DataShape(*_split(int(spec.n_samples), max_train), n_features=2, n_classes=2)
     if name == "digits":
         return DataShape(*_split(1797, max_train), n_features=64, n_classes=10)

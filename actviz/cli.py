@@ -21,11 +21,12 @@ from actviz.activations.properties import properties
 from actviz.activations.surfaces import compute_surface
 from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.network import checkpoint, diagnostics, features, models, perlayer
+from actviz.network import checkpoint, diagnostics, models
 from actviz.training import config as training_config
 from actviz.training import estimates
 from actviz.training.engine import train
 from actviz.views import train_report
+from actviz.views.train_report import parse_assignments
 
 EXIT_BAD_INPUT = 2
 
@@ -35,17 +36,6 @@ class _Parser(argparse.ArgumentParser):
         command = " ".join(self.prog.split()[1:])
         hint = f"python -m actviz {command} --help" if command else "python -m actviz --help"
         self.exit(EXIT_BAD_INPUT, f"actviz: error: {message} (see: {hint})\n")
-
-
-def parse_assignments(items: Sequence[str] | None, what: str = "--param") -> dict[str, str]:
-    """``["beta=1.5", "alpha=0.2"]`` -> ``{"beta": "1.5", "alpha": "0.2"}`` (values parsed later)."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{what} expects KEY=VALUE, got {item[:40]!r}")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _emit(data: Any) -> None:
@@ -162,55 +152,13 @@ def _with_preset(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str
     return merged, {"preset": preset.key, "adapted": preset.adapted}
 
 
-def _train_dataset(args: argparse.Namespace) -> datasets.DatasetSpec:
-    if args.csv:
-        try:
-            content = open(args.csv, "rb").read(int(200e6))
-        except OSError as exc:
-            raise InputError(f"cannot read {args.csv}: {exc.strerror}") from None
-        return datasets.register_csv(content, args.label, task=args.task or "classification")
-    if args.label:
-        raise InputError("--label only applies with --csv FILE")
-    if args.task == "regression" and args.dataset not in datasets.REGRESSION:
-        raise InputError(f"--task regression needs reg_plane, reg_gaussians or --csv FILE (got {args.dataset})")
-    return datasets.DatasetSpec(name=args.dataset, n_samples=args.samples, noise=args.noise,
-                                seed=args.data_seed, data_dir=args.data_dir, max_train=args.max_train)
-
-
-def train_config(args: argparse.Namespace) -> training_config.TrainConfig:
-    """The validated config of ``train``'s options (InputError names the first problem)."""
-    spec = _train_dataset(args)
-    per_activation: dict[str, dict[str, str]] = {}
-    for key, value in parse_assignments(args.param).items():
-        name, dot, pname = key.partition(".")
-        if not dot:
-            raise InputError(f"--param for training is NAME.KEY=VALUE, e.g. swish.beta=1.5 (got {key!r})")
-        per_activation.setdefault(name, {})[pname] = value
-    custom = None
-    if args.expr is not None:
-        custom = choice.custom(args.expr, per_activation.pop(choice.CUSTOM, {}))
-    names = args.activations or ""
-    if not names.strip() and custom is None:
-        raise InputError("give --activations, e.g. relu,sigmoid (or --preset NAME)")
-    if custom is not None and "custom" not in perlayer.mentioned_names(perlayer.split_items(names)):
-        names = f"{names},custom" if names.strip() else "custom"
-    acts = training_config.parse_activation_list(names, per_activation, args.learn or (), custom)
-    return training_config.TrainConfig(
-        dataset=spec, activations=acts, hidden=models.parse_hidden(args.hidden),
-        init=models.InitSpec(name=args.init, bias=args.bias_init), optimizer=args.optimizer, lr=args.lr,
-        momentum=args.momentum, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-        seed=args.seed, seeds=args.seeds, features=features.parse(args.features), l1=args.l1, l2=args.l2,
-        dropout=args.dropout, schedule=args.schedule, warmup=args.warmup, lr_step=args.lr_step,
-        lr_gamma=args.lr_gamma, stop_val_acc=args.stop_acc, stop_loss=args.stop_loss)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     extra: dict[str, Any] = {}
     if args.preset:
         args, extra = _with_preset(args)
-    cfg = train_config(args)
+    cfg = train_report.config_from_args(args)
     estimates.check_training(cfg, threads=torch.get_num_threads())
     sink = train_report.ProgressPrinter(cfg, quiet=args.json)
     runs = train(cfg, sink)

@@ -8,9 +8,11 @@ the members' losses, and member ``m``'s parameters only reach loss ``m``), and o
 updates them all.  Small nets pay Python and dispatch overhead per operation, so this costs about
 what one net costs.
 
-Element-wise activations apply per slice: members are kept in the caller's order and each hidden
-layer applies one call per run of consecutive members sharing the same activation (races list the
-seeds of an activation together, so a race of K activations makes K calls per layer).  A member
+Members must have the same tensor shapes: a gated layer (``act(a)·b``) has twice the outputs, so the
+engine stacks runs by :func:`signature`.  Element-wise activations apply per slice: members are kept
+in the caller's order and each hidden layer applies one call per run of consecutive members sharing
+the same activation (races list the seeds of an activation together, so a race of K activations makes
+K calls per layer; RReLU uses its training-mode function while training).  A member
 with learnable activation parameters (PReLU's slope, Swish's β) keeps them as its own 0-d leaf
 tensors and gets its own call, exactly as :class:`~actviz.network.models.ActivationModule` does.
 
@@ -38,6 +40,7 @@ class _Group:
     start: int
     stop: int
     fn: Callable[[Tensor], Tensor]
+    train_fn: Callable[[Tensor], Tensor] | None = None  # differs while training (RReLU's random slopes)
 
 
 class StackedMLP:
@@ -95,20 +98,21 @@ class StackedMLP:
                 while (end < self.size and not self.learned[end][layer]
                        and self.choices[end][layer].key == choice.key):
                     end += 1
-                runs.append(_Group(m, end, choice.function()))
+                runs.append(_Group(m, end, _elementwise(choice), choice.training_function()))
                 m = end
             groups.append(runs)
         self._sizes = [[g.stop - g.start for g in layer] for layer in groups]
         return groups
 
-    def _activate(self, layer: int, z: Tensor) -> Tensor:
+    def _activate(self, layer: int, z: Tensor, training: bool) -> Tensor:
         groups = self._groups[layer]
+        pick = (lambda g: g.train_fn or g.fn) if training else (lambda g: g.fn)
         if len(groups) == 1:
-            return groups[0].fn(z)
+            return pick(groups[0])(z)
         # split (not slicing): its backward is one cat, where every slice's backward would zero-fill a
         # full-size gradient.
         parts = z.split(self._sizes[layer])
-        return torch.cat([g.fn(part) for g, part in zip(groups, parts, strict=True)])
+        return torch.cat([pick(g)(part) for g, part in zip(groups, parts, strict=True)])
 
     def _linear(self, layer: int, h: Tensor) -> Tensor:
         w, b = self.weights[layer], self.biases[layer]
@@ -116,14 +120,15 @@ class StackedMLP:
             h = h.expand(w.shape[0], *h.shape)
         return torch.baddbmm(b, h, w)
 
-    def forward(self, x: Tensor, masks: Sequence[Tensor] | None = None) -> Tensor:
+    def forward(self, x: Tensor, masks: Sequence[Tensor] | None = None, training: bool = False) -> Tensor:
         """``x`` is ``[B, n_in]`` (shared) or ``[M, B, n_in]``; returns ``[M, B, n_out]``.
 
-        ``masks[l]`` (broadcastable to ``[M, B, hidden[l]]``) multiplies layer ``l``'s output (dropout).
+        ``masks[l]`` (broadcastable to ``[M, B, hidden[l]]``) multiplies layer ``l``'s output (dropout);
+        ``training`` uses an activation's training-mode function where it has one (RReLU).
         """
         h = features_mod.expand(x, self.features)
         for layer in range(len(self.hidden)):
-            h = self._activate(layer, self._linear(layer, h))
+            h = self._activate(layer, self._linear(layer, h), training)
             if masks is not None:
                 h = h * masks[layer]
         return self._linear(len(self.hidden), h)
@@ -195,6 +200,20 @@ class StackedMLP:
 
 def _bound(choice: ActivationChoice, params: dict[str, Tensor]) -> Callable[[Tensor], Tensor]:
     return lambda z: choice.call_with(z, params)
+
+
+def _elementwise(choice: ActivationChoice) -> Callable[[Tensor], Tensor]:
+    """The layer's function of its Linear output: f(z), or act(a)·b of the halves of a gated layer's z."""
+    if choice.is_gated:
+        pair = choice.gated_function()
+        return lambda z: pair(*z.chunk(2, dim=-1))
+    return choice.function()
+
+
+def signature(choices: Sequence[ActivationChoice]) -> tuple[bool, ...]:
+    """What fixes a member's tensor shapes besides the sizes: which hidden layers are gated (2h outputs).
+    Only members with the same signature can share a stack."""
+    return tuple(c.is_gated for c in choices)
 
 
 def member_losses(out: Tensor, y: Tensor) -> Tensor:

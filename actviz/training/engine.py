@@ -32,19 +32,26 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-from torch import nn
 
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import diagnostics, metrics, models
 from actviz.network.models import evaluate
+from actviz.network.stacked import signature
 from actviz.training.config import EpochRecord, PlannedRun, RunStatus, TrainConfig
 from actviz.training.control import TrainControl, as_control
+from actviz.training.outputs import (
+    BOUNDARY_RESOLUTION,
+    boundary_grid,
+    chance_loss,
+    class_probability,
+    learned_parameters,
+)
 from actviz.training.stacking import Stack
+from actviz.training.threads import Threads, intra_op_threads
 
 LIVE_INTERVAL_S = 0.5
 BOUNDARY_INTERVAL_S = 0.25   # decision surfaces at most this often (and after the last epoch): 4 updates a second
-BOUNDARY_RESOLUTION = 60
 EXPLODE_STEP = 100.0   # a batch loss this many times above max(starting loss, chance level): diverged at once
 EXPLODE_EPOCH = 10.0   # an epoch's mean training loss this many times above it: diverged
 
@@ -89,97 +96,7 @@ class Run:
         return self.plan.seed
 
 
-def boundary_grid(ds: datasets.Dataset, resolution: int = BOUNDARY_RESOLUTION
-                  ) -> tuple[torch.Tensor, list[float], list[float]]:
-    """Grid points covering a 2-D dataset (with a margin) for decision-boundary heatmaps."""
-    pts = torch.cat([ds.x_train, ds.x_val, ds.x_test])
-    lo, hi = pts.min(0).values, pts.max(0).values
-    pad = 0.1 * (hi - lo)
-    xs = torch.linspace(float(lo[0] - pad[0]), float(hi[0] + pad[0]), resolution)
-    ys = torch.linspace(float(lo[1] - pad[1]), float(hi[1] + pad[1]), resolution)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1), xs.tolist(), ys.tolist()
-
-
-@torch.inference_mode()
-def class_probability(model: nn.Module, grid: torch.Tensor, resolution: int, regression: bool = False
-                      ) -> list[list[float]]:
-    """P(class 1) on the grid for binary tasks, the predicted class index for more classes, the
-    predicted value for regression; rows = y."""
-    logits = model(grid)
-    if regression:
-        values = logits[:, 0]
-    elif logits.shape[1] == 1:
-        values = torch.sigmoid(logits[:, 0])
-    else:
-        values = models.predict(logits).to(torch.float32)
-    return values.reshape(resolution, resolution).tolist()
-
-
-def learned_parameters(model: models.MLP) -> dict[str, list[float]]:
-    """Values of learnable activation parameters (PReLU's slope, Swish's beta) per hidden layer."""
-    out: dict[str, list[float]] = {}
-    for act in model.acts:
-        for name, p in act.named_parameters():
-            out.setdefault(name, []).append(float(p.detach().reshape(-1)[0]))
-    return out
-
-
-def chance_loss(ds: datasets.Dataset) -> float:
-    """The loss of knowing nothing: ln K for K classes (ln 2 for two), the target's variance for regression."""
-    if ds.task == "regression":
-        return float(ds.y_train.to(torch.float64).var(unbiased=False)) if len(ds.y_train) > 1 else 1.0
-    return math.log(max(ds.n_classes, 2))
-
-
 # --- the job ---------------------------------------------------------------------------------------
-
-SMALL_STEP_MACS = 1 << 20   # a step whose largest matmul is below this many multiply-adds runs on one thread
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = 0
-
-
-def intra_op_threads(cfg: TrainConfig, n_features: int) -> int:
-    """How many torch intra-op threads a job's steps should use.
-
-    Small nets (the classroom's 16-16 on 2-D data) gain nothing from splitting a 64 x 16 matmul over
-    cores, and on a busy machine an intra-op thread that has to wait for a core stalls every step
-    (measured on the 2-core development box under load: a 40-epoch race took 15-67 s on two threads,
-    1.2-2.6 s on one).  Larger nets keep torch's default.
-    """
-    sizes = [len(cfg.features) or n_features, *cfg.hidden, 10]
-    batch = cfg.batch_size or 1024
-    biggest = max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False)) * batch * len(cfg.plan())
-    return 1 if biggest < SMALL_STEP_MACS else torch.get_num_threads()
-
-
-class _Threads:
-    """Use ``n`` intra-op threads while any job that asked for fewer trains (torch's setting is per process)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __enter__(self) -> None:
-        global _threads_users, _threads_saved
-        if self.n >= torch.get_num_threads():
-            self.n = 0
-            return
-        with _threads_lock:
-            if _threads_users == 0:
-                _threads_saved = torch.get_num_threads()
-            _threads_users += 1
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc: object) -> None:
-        global _threads_users
-        if not self.n:
-            return
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
-
 
 def train(cfg: TrainConfig, sink: ProgressSink, control: TrainControl | threading.Event | None = None,
           clock: Callable[[], float] = time.monotonic, dataset: datasets.Dataset | None = None,
@@ -197,7 +114,7 @@ def train(cfg: TrainConfig, sink: ProgressSink, control: TrainControl | threadin
     torch.set_flush_denormal(True)
     try:
         job = _Job(cfg, sink, ctl, clock, dataset, stacked)
-        with _Threads(intra_op_threads(cfg, job.ds.n_features)):
+        with Threads(intra_op_threads(cfg, job.ds.n_features)):
             return job.run()
     finally:
         torch.set_flush_denormal(False)
@@ -222,7 +139,11 @@ class _Job:
             members.append(models.build_mlp(ds.n_features, cfg.hidden, self.n_out, r.activation, cfg.init, r.seed,
                                             cfg.features))
         self._initial = members
-        groups = [list(range(len(self.runs)))] if stacked else [[i] for i in range(len(self.runs))]
+        # Runs whose tensors have the same shapes share a stack (a gated layer has two projections).
+        by_shape: dict[tuple[bool, ...], list[int]] = {}
+        for i, model in enumerate(members):
+            by_shape.setdefault(signature([a.choice for a in model.acts]), []).append(i)
+        groups = list(by_shape.values()) if stacked else [[i] for i in range(len(self.runs))]
         self.stacks = [Stack(g, [members[i] for i in g], [self.seeds.index(self.runs[i].seed) for i in g],
                              cfg.optimizer, cfg.lr, cfg.momentum, cfg.l1, cfg.l2, self.regression) for g in groups]
         self.order_gens = [torch.Generator().manual_seed(s) for s in self.seeds]
@@ -495,4 +416,5 @@ class _Job:
 
 
 __all__ = ["BOUNDARY_RESOLUTION", "LIVE_INTERVAL_S", "ProgressSink", "Run", "TrainConfig", "TrainControl",
-           "boundary_grid", "chance_loss", "class_probability", "evaluate", "learned_parameters", "train"]
+           "boundary_grid", "chance_loss", "class_probability", "evaluate", "intra_op_threads", "learned_parameters",
+           "train"]

@@ -96,7 +96,7 @@ class Stack:
         engine has taken out members whose loss or gradients blew up)."""
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
-        out = self.net(x, masks)
+        out = self.net(x, masks, training=True)
         losses = member_losses(out, y)
         total = losses.sum()
         penalty = self.net.penalty(self.l1, self.l2)

@@ -177,3 +177,16 @@ def test_early_stopping_per_member_reports_at_once_and_keeps_its_best_weights():
         last = len(rec.epochs[i])
         position = rec.order.index(("finished", i, last))
         assert rec.order[position - 1][2] == last  # right after its own last epoch
+
+
+def test_gated_runs_stack_apart_and_match_their_runs_alone():
+    """A gated layer has twice the outputs: gated and element-wise runs train in separate stacks of one job."""
+    base = {"hidden": (8, 6), "epochs": 3, "seed": 2, "lr": 0.01}
+    race = TrainConfig(moons(), (choose("relu"), choose("swiglu"), choose("glu"), choose("sine")), **base)
+    rec = Recorder()
+    runs = train(race, rec)
+    assert runs[1].model.linears[0].out_features == 16 and runs[0].model.linears[0].out_features == 8
+    for i, act in enumerate(race.activations):
+        alone = Recorder()
+        train(TrainConfig(moons(), (act,), **base), alone)
+        assert_same_history(rec.epochs[i], alone.epochs[0])
