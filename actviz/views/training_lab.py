@@ -25,10 +25,10 @@ from actviz.network import features as features_mod
 from actviz.network.diagnostics import DeadNeurons, GradientReport
 from actviz.plots import training_figures
 from actviz.training import schedule as schedule_mod
-from actviz.training import stats
 from actviz.training.config import TrainConfig
 from actviz.training.engine import BOUNDARY_RESOLUTION, boundary_grid, learned_parameters
 from actviz.training.jobs import JobSnapshot
+from actviz.views.training_fields import FeatureList, LayerItems
 from actviz.views.urlstate import (
     ActivationParams,
     Choice,
@@ -151,47 +151,6 @@ def _when(flag_attr: str, value: Any, attr: str):
     return lambda s, d: getattr(s, flag_attr) == value and getattr(s, attr) != getattr(d, attr)
 
 
-@dataclass(frozen=True)
-class FeatureList:
-    """``feat=x1,x2,x1x2``: TF Playground's input features for 2-D data (a list for a multiselect)."""
-
-    def parse(self, raw: str, key: str, default: Any, warnings: list[str]) -> Any:
-        try:
-            chosen = features_mod.parse(raw)
-        except InputError as exc:
-            warnings.append(f"{exc}; using {','.join(default)}")
-            return default
-        return list(chosen or features_mod.RAW)
-
-    def format(self, value: Any) -> str:
-        return ",".join(value)
-
-    def widget(self, value: Any) -> Any:
-        return list(value)
-
-
-@dataclass(frozen=True)
-class LayerItems:
-    """``layers=relu>tanh,tanh>relu``: race items with one activation per hidden layer (kept as typed
-    when it reads; the config check says whether it fits the network)."""
-
-    def parse(self, raw: str, key: str, default: Any, warnings: list[str]) -> Any:
-        try:
-            for item in perlayer.split_items(raw[:perlayer.MAX_ITEM_LENGTH * 4])[:limits.MAX_COMPARED]:
-                perlayer.parse_item(item, custom=_PLACEHOLDER)
-        except InputError as exc:
-            warnings.append(f"per-layer activations: {exc}; using none")
-            return default
-        return raw.strip()
-
-    def format(self, value: Any) -> str:
-        return str(value)
-
-    def widget(self, value: Any) -> Any:
-        return value
-
-
-_PLACEHOLDER = choice_mod.ActivationChoice("custom", (), "x")  # stands for the page's custom formula while parsing
 
 
 TRAINING_LAB = PageState(
@@ -445,44 +404,6 @@ def file_stem(job: JobSnapshot, run: int) -> str:
     safe = "custom" if act.is_custom else act.name.replace(">", "-")
     seed = f"_seed{planned.seed}" if job.config.seeds > 1 else ""
     return f"actviz_{job.config.dataset.name}_{safe}{seed}_{job.id[:6]}"
-
-
-# --- several seeds ------------------------------------------------------------------------------------
-
-def race_summary(job: JobSnapshot) -> tuple[pd.DataFrame, stats.Verdict]:
-    """One row per activation over its seeds (mean ± std and 95 % interval of the test accuracy, or of the
-    test R² and loss for regression), and the verdict on the leader's margin, in words.  Runs still
-    training count once they have finished."""
-    cfg = job.config
-    regression = cfg.dataset.task == "regression"
-    labels = [a.label for a in cfg.activations]
-    finals: list[list[dict[str, Any]]] = [[] for _ in labels]
-    for r in job.runs:
-        if r.status.finished:
-            finals[r.group].append({"status": str(r.status), **r.summary})
-    summary, verdict = stats.job_summary(labels, finals, regression)
-    metric, name = ("test_r2", "test R²") if regression else ("test_acc", "test accuracy")
-    rows = []
-    for label, s in summary.items():
-        mean, std, ci = s.get(f"{metric}_mean"), s.get(f"{metric}_std"), s.get(f"{metric}_ci95")
-        row = {"activation": label, "seeds": s["seeds"], f"mean {name}": mean, "± std": std,
-               "95 % interval": f"{ci[0]:.4f} – {ci[1]:.4f}" if ci else "—"}
-        if regression:
-            row["mean test loss"] = s.get("test_loss_mean")
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        table = table.sort_values(f"mean {name}", ascending=False, na_position="last", kind="stable")
-    return table.reset_index(drop=True), verdict
-
-
-def seed_bands(job: JobSnapshot, metric: str) -> dict[str, stats.Band]:
-    """Per activation, one metric of its seeds' epoch records as mean, std, min and max per epoch (for
-    curves drawn as a mean with a band)."""
-    out: dict[str, stats.Band] = {}
-    for i, act in enumerate(job.config.activations):
-        out[act.label] = stats.band([r.history for r in job.runs if r.group == i], metric)
-    return out
 
 
 @dataclass

@@ -13,6 +13,7 @@ from actviz.errors import InputError
 from actviz.network.perlayer import PerLayer
 from actviz.training.config import TrainConfig
 from actviz.training.jobs import JobManager, JobStatus
+from actviz.views import race_stats
 from actviz.views import training_lab as lab
 
 
@@ -66,12 +67,12 @@ def test_a_job_with_seeds_has_a_run_per_activation_and_seed_and_a_summary_in_wor
     assert snap.status == JobStatus.DONE and len(snap.runs) == 6
     assert [(r.group, r.seed) for r in snap.runs] == [(g, s) for g in (0, 1) for s in (0, 1, 2)]
     assert snap.runs[4].label == "Sigmoid · seed 1"
-    table, verdict = lab.race_summary(snap)
+    table, verdict = race_stats.race_summary(snap)
     assert list(table.columns)[:5] == ["activation", "seeds", "mean test accuracy", "± std", "95 % interval"]
     relu = table[table.activation == "ReLU"].iloc[0]
     accs = [r.summary["test_acc"] for r in snap.runs if r.group == 0]
     assert relu["mean test accuracy"] == pytest.approx(sum(accs) / 3)
     assert verdict.n == 3 and verdict.text
-    bands = lab.seed_bands(snap, "test_acc")
+    bands = race_stats.seed_bands(snap, "test_acc")
     assert bands["ReLU"].epochs == [1, 2, 3, 4] and bands["ReLU"].n == [3, 3, 3, 3]
     assert lab.file_stem(snap, 4).startswith("actviz_moons_sigmoid_seed1_")
