@@ -22,7 +22,6 @@ from actviz.activations.surfaces import compute_surface
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import checkpoint, diagnostics, models
-from actviz.training import config as training_config
 from actviz.training import estimates
 from actviz.training.engine import train
 from actviz.views import train_report

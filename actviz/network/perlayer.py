@@ -77,6 +77,11 @@ class PerLayer:
     def key(self) -> str:
         return SEPARATOR.join(c.key for c in self.layers)
 
+    @property
+    def text(self) -> str:
+        """As ``--activations`` reads it: ``swish(beta=2)>tanh``."""
+        return item_text(self)
+
     def as_dict(self) -> dict[str, Any]:
         return {"layers": [c.as_dict() for c in self.layers]}
 
