@@ -152,12 +152,16 @@ def _with_preset(args: argparse.Namespace) -> tuple[argparse.Namespace, dict[str
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     extra: dict[str, Any] = {}
     if args.preset:
         args, extra = _with_preset(args)
     cfg = train_report.config_from_args(args)
+    return _train_and_report(args, cfg, cfg.dataset, extra)
+
+
+def _train_and_report(args: argparse.Namespace, cfg: Any, spec: datasets.DatasetSpec, extra: dict[str, Any]) -> int:
+    import torch
+
     estimates.check_training(cfg, threads=torch.get_num_threads())
     sink = train_report.ProgressPrinter(cfg, quiet=args.json)
     runs = train(cfg, sink)
