@@ -161,6 +161,15 @@ class StackedMLP:
                 state[f"acts.{i}.{name}"] = p.detach().clone()
         return state
 
+    def member_learned(self, m: int) -> dict[str, list[float]]:
+        """Member ``m``'s learnable activation parameters: name -> value per hidden layer (as
+        :func:`actviz.training.outputs.learned_parameters` reads them from an MLP)."""
+        out: dict[str, list[float]] = {}
+        for params in self.learned[m]:
+            for name, p in params.items():
+                out.setdefault(name, []).append(float(p.detach().reshape(-1)[0]))
+        return out
+
     @torch.no_grad()
     def finite(self) -> list[bool]:
         """Per member: are all its parameters finite?"""

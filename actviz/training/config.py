@@ -67,9 +67,16 @@ class EpochRecord:
     lr: float = math.nan       # the learning rate of the epoch's last step
     val_r2: float = math.nan
     test_r2: float = math.nan
+    # Learnable activation parameters at the end of the epoch: name -> value per hidden layer
+    # (PReLU's init, Swish's beta, ...); {} when the activation learns nothing.
+    learned: dict[str, list[float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: learned values become ``learned_<name>_L<layer>`` columns (CSV rows, JSON history)."""
+        out = {k: v for k, v in asdict(self).items() if k != "learned"}
+        for name, values in self.learned.items():
+            out.update({f"learned_{name}_L{i + 1}": float(v) for i, v in enumerate(values)})
+        return out
 
 
 @dataclass

@@ -309,7 +309,7 @@ class _Job:
             train_acc = correct[i] / st.seen if st.seen and not self.regression else math.nan
             record = EpochRecord(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val.loss[i],
                                  val_acc=val.acc[i], test_loss=test.loss[i], test_acc=test.acc[i], seconds=seconds,
-                                 lr=lr, val_r2=val.r2[i], test_r2=test.r2[i])
+                                 lr=lr, val_r2=val.r2[i], test_r2=test.r2[i], learned=st.net.member_learned(i))
             r.epoch_seconds.append(seconds)
             r.epochs_done = epoch
             ref = r.reference_loss

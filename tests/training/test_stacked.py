@@ -190,3 +190,17 @@ def test_gated_runs_stack_apart_and_match_their_runs_alone():
         alone = Recorder()
         train(TrainConfig(moons(), (act,), **base), alone)
         assert_same_history(rec.epochs[i], alone.epochs[0])
+
+
+def test_every_epoch_record_carries_the_learned_parameters_of_its_run():
+    cfg = TrainConfig(moons(), (choose("relu"), choose("prelu", {"init": 0.25}, ["init"])), hidden=(8, 8), epochs=3,
+                      lr=0.05, seed=0)
+    rec = Recorder()
+    runs = train(cfg, rec)
+    assert all(r.learned == {} for r in rec.epochs[0])
+    slopes = [r.learned["init"] for r in rec.epochs[1]]
+    assert len(slopes) == 3 and all(len(s) == 2 for s in slopes) and slopes[0] != slopes[-1]
+    if rec.final[1][2]["best_epoch"] == 3:  # the model keeps its best epoch's weights
+        assert slopes[-1] == pytest.approx([float(a.init.detach()) for a in runs[1].model.acts])
+    flat = rec.epochs[1][0].as_dict()
+    assert flat["learned_init_L1"] == slopes[0][0] and "learned" not in flat
