@@ -161,6 +161,19 @@ class StackedMLP:
                 state[f"acts.{i}.{name}"] = p.detach().clone()
         return state
 
+    @torch.no_grad()
+    def member_weights(self, members: Sequence[int]) -> list[list[tuple[list[list[float]], list[float]]]]:
+        """Per member in ``members``: ``(W, b)`` per layer as nested lists, W with rows = output units
+        (``nn.Linear.weight``'s layout)."""
+        index = torch.tensor(list(members), dtype=torch.long)
+        per_layer = [(w.index_select(0, index).transpose(1, 2).tolist(), b.index_select(0, index)[:, 0].tolist())
+                     for w, b in zip(self.weights, self.biases, strict=True)]
+        return [[(ws[i], bs[i]) for ws, bs in per_layer] for i in range(len(index))]
+
+    def parameter_count(self) -> int:
+        """Parameters of one member."""
+        return sum(w[0].numel() + b[0].numel() for w, b in zip(self.weights, self.biases, strict=True))
+
     def member_learned(self, m: int) -> dict[str, list[float]]:
         """Member ``m``'s learnable activation parameters: name -> value per hidden layer (as
         :func:`actviz.training.outputs.learned_parameters` reads them from an MLP)."""

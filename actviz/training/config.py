@@ -95,13 +95,16 @@ class RunProgress:
     summary: dict[str, Any] = field(default_factory=dict)
     group: int = 0   # index of its activation in the config's list (runs of one activation share it)
     seed: int = 0    # the seed of its initial weights, batch order and dropout masks
+    # Small 2-D nets only: the current weights, (W as rows = output units, b) per Linear layer from input
+    # to output, replaced (never mutated) several times a second while training (the lab's network view).
+    weights: list[tuple[list[list[float]], list[float]]] | None = None
 
     def copy(self) -> RunProgress:
-        """A snapshot copy.  The engine only ever appends records and replaces the boundary grid, so
-        sharing the records themselves is safe and keeps polling cheap (no deep copy per poll)."""
+        """A snapshot copy.  The engine only ever appends records and replaces the boundary grid and the
+        weights, so sharing them is safe and keeps polling cheap (no deep copy per poll)."""
         return RunProgress(self.label, self.key, self.status, self.message, list(self.history), list(self.live),
                            list(self.grad_norms), self.boundary, self.progress, dict(self.summary), self.group,
-                           self.seed)
+                           self.seed, self.weights)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ from actviz.training.threads import Threads, intra_op_threads
 
 LIVE_INTERVAL_S = 0.5
 BOUNDARY_INTERVAL_S = 0.25   # decision surfaces at most this often (and after the last epoch): 4 updates a second
+WEIGHTS_INTERVAL_S = 0.2    # small 2-D nets publish their weights this often (the network view, ≥ 4 a second)
+WEIGHTS_MAX_PARAMETERS = 2000
 EXPLODE_STEP = 100.0   # a batch loss this many times above max(starting loss, chance level): diverged at once
 EXPLODE_EPOCH = 10.0   # an epoch's mean training loss this many times above it: diverged
 
@@ -66,6 +68,7 @@ class ProgressSink(Protocol):
     def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float],
                    boundary: list[list[float]] | None) -> None: ...
     def run_finished(self, run: int, status: RunStatus, message: str, summary: dict[str, Any]) -> None: ...
+    # Optional: ``publish_weights(run, [(W rows = out units, b) per Linear])`` for small 2-D nets.
 
 
 @dataclass
@@ -151,6 +154,9 @@ class _Job:
         self.grid = boundary_grid(ds)[0] if ds.is_2d else None
         self.last_surface = -math.inf
         self.lr_version, self.base_lr = 0, cfg.lr
+        small = all(st.net.parameter_count() <= WEIGHTS_MAX_PARAMETERS for st in self.stacks)
+        self.publish = ds.is_2d and small and callable(getattr(sink, "publish_weights", None))
+        self.last_weights = -math.inf
         for r in self.runs:
             sink.run_started(r.index)
 
@@ -191,11 +197,15 @@ class _Job:
                 if now - last_live >= LIVE_INTERVAL_S:
                     last_live = now
                     self._live(epoch, (b + 1) / batches)
+                if self.publish and now - self.last_weights >= WEIGHTS_INTERVAL_S:
+                    self._publish_weights()
             if not completed:
                 break
             for st in self.stacks:
                 if st.size:
                     self._end_epoch(st, epoch, lr)
+            if self.publish:
+                self._publish_weights()
             self.control.epoch_finished(epoch)
         stopped = self.control.cancelled
         for r in self.runs:
@@ -255,6 +265,13 @@ class _Job:
             result.losses = [result.losses[i] for i in keep]
         if st.size:
             st.update(result.losses, batch)
+
+    def _publish_weights(self) -> None:
+        self.last_weights = self.clock()
+        for st in self.stacks:
+            if st.size:
+                for run, weights in zip(st.runs, st.net.member_weights(range(st.size)), strict=True):
+                    self.sink.publish_weights(run, weights)
 
     def _blew_up(self, r: Run, loss: float, grads_finite: bool) -> str:
         if not math.isfinite(loss):
@@ -377,6 +394,9 @@ class _Job:
             model.load_state_dict(state)
         model.eval()
         r.model = model
+        if self.publish:
+            self.sink.publish_weights(r.index, [(lin.weight.detach().tolist(), lin.bias.detach().tolist())
+                                                for lin in model.linears])
         r.summary = self._summary(r)
         self.sink.run_finished(r.index, r.status, r.message, r.summary)
 

@@ -103,6 +103,12 @@ class Job:
             r.progress = progress
             self.version += 1
 
+    def publish_weights(self, run: int, weights: list) -> None:
+        """The engine's latest weights of a small 2-D run (the lab's network view draws them)."""
+        with self._lock:
+            self.runs[run].weights = weights
+            self.version += 1
+
     def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float],
                    boundary: list[list[float]] | None) -> None:
         with self._lock:

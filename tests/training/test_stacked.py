@@ -204,3 +204,29 @@ def test_every_epoch_record_carries_the_learned_parameters_of_its_run():
         assert slopes[-1] == pytest.approx([float(a.init.detach()) for a in runs[1].model.acts])
     flat = rec.epochs[1][0].as_dict()
     assert flat["learned_init_L1"] == slopes[0][0] and "learned" not in flat
+
+
+class WeightSink(Recorder):
+    def __init__(self):
+        super().__init__()
+        self.weights: dict[int, list] = {}
+        self.count: dict[int, int] = {}
+
+    def publish_weights(self, run, weights):
+        self.weights[run] = weights
+        self.count[run] = self.count.get(run, 0) + 1
+
+
+def test_small_2d_nets_publish_their_weights_for_the_network_view():
+    cfg = TrainConfig(moons(), (choose("relu"), choose("tanh")), hidden=(4, 3), epochs=5, seed=0, seeds=2)
+    sink = WeightSink()
+    runs = train(cfg, sink)
+    for p in cfg.plan():
+        assert sink.count[p.index] >= 6  # every epoch end and the kept weights at the end
+        published = sink.weights[p.index]
+        assert [(len(w), len(w[0]), len(b)) for w, b in published] == [(4, 2, 4), (3, 4, 3), (1, 3, 1)]
+        for (w, b), lin in zip(published, runs[p.index].model.linears, strict=True):
+            assert torch.equal(torch.tensor(w), lin.weight.detach()) and torch.equal(torch.tensor(b), lin.bias.detach())
+    big = WeightSink()
+    train(TrainConfig(moons(), (choose("relu"),), hidden=(64, 64), epochs=1), big)
+    assert big.count == {}, "only small nets publish their weights"

@@ -13,7 +13,7 @@ from actviz.errors import InputError
 from actviz.network.perlayer import PerLayer
 from actviz.training.config import TrainConfig
 from actviz.training.jobs import JobManager, JobStatus
-from actviz.views import race_stats
+from actviz.views import network_view, race_stats
 from actviz.views import training_lab as lab
 
 
@@ -76,3 +76,6 @@ def test_a_job_with_seeds_has_a_run_per_activation_and_seed_and_a_summary_in_wor
     bands = race_stats.seed_bands(snap, "test_acc")
     assert bands["ReLU"].epochs == [1, 2, 3, 4] and bands["ReLU"].n == [3, 3, 3, 3]
     assert lab.file_stem(snap, 4).startswith("actviz_moons_sigmoid_seed1_")
+    # The network view draws what the engine published: each run's kept weights, in nn.Linear's layout.
+    model = network_view.build_model(cfg, 4, snap.runs[4].weights)
+    assert [tuple(lin.weight.shape) for lin in model.linears] == [(8, 2), (1, 8)]
