@@ -8,7 +8,7 @@ from actviz.errors import InputError
 from actviz.network import checkpoint
 from actviz.plots import network_figures, training_figures
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
-from actviz.views import training_lab
+from actviz.views import race_stats, training_lab
 from actviz.views.tables import readable
 from ui.boundary import guard
 from ui.text import escape
@@ -23,6 +23,10 @@ RESULT_FORMATS = {"test accuracy": _pct, "best val accuracy": _pct, "dead neuron
                   "test R²": "%.4f", "test RMSE": "%.4g", "best epoch": "%d", "epochs run": "%d"}
 
 
+SEED_FORMATS = {"mean test accuracy": _pct, "± std": "%.4f", "mean test R²": "%.4f", "mean test loss": "%.4g",
+                "seeds": "%d"}
+
+
 def results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     with guard("The results"):
         _results_section(manager, token, job)
@@ -32,6 +36,13 @@ def _results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     if job.status not in FINISHED or not any(r.history for r in job.runs):
         return
     st.subheader("Results")
+    if int(getattr(job.config, "seeds", 1) or 1) > 1:
+        summary, verdict = race_stats.race_summary(job)
+        st.table(readable(summary, SEED_FORMATS).assign(activation=lambda d: d["activation"].map(escape))
+                 .set_index("activation"))
+        (st.success if verdict.beyond_noise else st.info)(escape(verdict.text))
+        st.caption("Each activation trained from several seeds (initial weights, batch order, dropout masks): "
+                   "mean ± standard deviation and a 95 % interval over its seeds; every run below.")
     table = training_figures.results_table(job.runs, training_lab.task_of(job.config))
     table = table.rename(columns={"best val accuracy": "best validation accuracy"})
     formats = {("best validation accuracy" if k == "best val accuracy" else k): f for k, f in RESULT_FORMATS.items()}

@@ -32,8 +32,12 @@ def network_panel(manager: JobManager, token: str, job: JobSnapshot, shown: JobS
     run = 0
     if len(labels) > 1:
         key = f"t_nv_run_{job.id}"
-        picked = st.segmented_control("Network of", list(range(len(labels))), key=key, default=0,
-                                      format_func=lambda i: labels[i], label_visibility="collapsed")
+        if len(labels) <= 6:
+            picked = st.segmented_control("Network of", list(range(len(labels))), key=key, default=0,
+                                          format_func=lambda i: labels[i], label_visibility="collapsed")
+        else:  # several seeds per activation: too many for a row of buttons
+            picked = st.selectbox("Network of", list(range(len(labels))), key=key, format_func=lambda i: labels[i],
+                                  label_visibility="collapsed")
         run = picked if isinstance(picked, int) else 0
     weights = _weights(manager, token, job, shown, run)
     if weights is None:

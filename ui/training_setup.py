@@ -10,6 +10,7 @@ from actviz.errors import InputError
 from actviz.views.lessons import training_presets
 from actviz.views.training_lab import TRAINING_LAB, TrainingForm, form_from_config
 from actviz.views.urlstate import same_except
+from ui import training_options as opts
 from ui.boundary import guard
 from ui.text import escape
 from ui.urlsync import put_widgets, state_from_link, sync_query_params
@@ -70,9 +71,12 @@ def _render_setup() -> TrainingForm:
             c1.number_input("Samples", 100, 20000, step=100, key=key("n_samples"))
             c2.slider("Noise", 0.0, 1.0, step=0.05, key=key("noise"))
             st.number_input("Data seed", 0, limits.MAX_SEED, key=key("data_seed"))
+            opts.input_features(name)
         elif name in ("mnist", "fashion_mnist"):
             idx_dataset_panel(name, key="t_download_data")
         csv_key, label, csv_error = _csv_upload() if name == "csv" else (None, None, None)
+        if name == "csv":
+            opts.csv_task()
         st.number_input("Use at most this many training samples (0 = all)", 0, 1_000_000, step=1000,
                         key=key("max_train"), help="Quick runs on big datasets.")
 
@@ -83,10 +87,13 @@ def _render_setup() -> TrainingForm:
         with st.expander("Custom formula (optional)"):
             st.text_input("f(x) =", key=key("custom_expr"), placeholder="x * sigmoid(beta * x)")
             st.text_input("Parameters", key=key("custom_params"), placeholder="beta=1.0")
+        opts.per_layer_items()
 
         st.header("Network")
         st.text_input("Hidden layer sizes", key=key("hidden"), help="Comma-separated, e.g. 512,256,256,128 or 256x5")
         _, bias = init_widgets(TRAINING_LAB)
+        with st.expander("Regularisation and dropout", expanded=_changed("l1", "l2", "dropout")):
+            opts.regularisation()
 
         st.header("Training")
         opt = st.radio("Optimizer", ("adam", "sgd"), key=key("optimizer"), horizontal=True,
@@ -101,6 +108,11 @@ def _render_setup() -> TrainingForm:
             st.number_input("Patience (epochs without a better validation accuracy)", 1, limits.MAX_EPOCHS,
                             key=key("patience"))
         st.number_input("Seed (same initial weights for every activation)", 0, limits.MAX_SEED, key=key("seed"))
+        opts.seeds()
+        with st.expander("Learning-rate schedule and stop conditions",
+                         expanded=_changed("schedule", "warmup", "stop_on_acc", "stop_on_loss")):
+            opts.schedule()
+            opts.stop_conditions()
 
     form = TRAINING_LAB.from_widgets(st.session_state, TrainingForm())
     form.selected, form.params, form.learnable, form.bias = list(chosen), params, learnable, bias
@@ -109,6 +121,12 @@ def _render_setup() -> TrainingForm:
     st.session_state.t_state = form
     sync_query_params(TRAINING_LAB.encode(form))
     return form
+
+
+def _changed(*attrs: str) -> bool:
+    """Whether any of these settings differs from its default (their expander then starts open)."""
+    default = TrainingForm()
+    return any(st.session_state.get(key(a), getattr(default, a)) != getattr(default, a) for a in attrs)
 
 
 def _still_preset(key: str | None, form: TrainingForm) -> str | None:

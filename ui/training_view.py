@@ -98,15 +98,11 @@ def race_strip(job: JobSnapshot) -> None:
     """One compact chip per run: its colour, name, epoch, accuracy, how it ended, and a bar that ends where
     the run ended (five full-width progress bars used to fill a projector's screen)."""
     chips = []
-    for i, r in enumerate(job.runs):
-        frac = lab_jobs.bar_fraction(r, job.config.epochs)
-        acc, what = lab_jobs.accuracy(r)
-        text = html.escape(lab_jobs.run_line(r, job.config.epochs))
-        tip = html.escape(f"{r.label}: {what} {lab_jobs.score_text(acc, what)}" if acc is not None else r.label)
-        chips.append(f'<div class="av-chip" title="{tip}" data-run="{i}" data-progress="{frac:.4f}" '
-                     f'data-status="{html.escape(lab_jobs.run_status(r))}">'
-                     f'<span class="av-sw" style="background:{colour(i)}"></span>{text}'
-                     f'<div class="av-bar"><div style="width:{100 * frac:.1f}%;background:{colour(i)}"></div>'
+    for i, (col, text, frac, status, hover) in enumerate(lab_jobs.chips(job)):
+        chips.append(f'<div class="av-chip" title="{html.escape(hover)}" data-run="{i}" data-progress="{frac:.4f}" '
+                     f'data-status="{html.escape(status)}">'
+                     f'<span class="av-sw" style="background:{colour(col)}"></span>{html.escape(text)}'
+                     f'<div class="av-bar"><div style="width:{100 * frac:.1f}%;background:{colour(col)}"></div>'
                      f'</div></div>')
     st.html('<div class="av-strip">' + "".join(chips) + "</div>")
     for r in job.runs:

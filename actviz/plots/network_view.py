@@ -119,15 +119,18 @@ def edge_width(w: float, ref: float) -> float:
 
 
 def plan(pic: NetworkPicture, surface: int = 220) -> Layout:
-    """Positions of every box: columns of neuron boxes (input, hidden...), then the output panel."""
+    """Positions of every box: columns of neuron boxes (input, hidden...), then the output panel; room on the
+    left for the longest input name."""
     columns = [len(pic.input_names), *(len(h) for h in pic.hidden)]
+    small = _font(11)
+    left = max(LEFT, 6 + max((int(small.getlength(n)) for n in pic.input_names), default=0))
     tallest = max(columns)
     box = 40 if tallest <= 8 else max(18, int(40 * 8 / tallest))
     gap = max(6, box // 4)
     col_gap = 74
     col_h = tallest * box + (tallest - 1) * gap
     height = TITLE_H + max(col_h, surface) + 2 * MARGIN
-    x = LEFT
+    x = left
     layout = Layout(0, height, box)
     for c, n in enumerate(columns):
         top = TITLE_H + MARGIN + (max(col_h, surface) - (n * box + (n - 1) * gap)) // 2
@@ -198,11 +201,13 @@ def _points(draw: ImageDraw.ImageDraw, pic: NetworkPicture, box: tuple[int, int,
     px = x0 + (pic.points[:, 0] - ex0) / (ex1 - ex0) * (x1 - x0)
     py = y1 - (pic.points[:, 1] - ey0) / (ey1 - ey0) * (y1 - y0)
     for xx, yy, v in zip(px, py, pic.point_values):
-        if pic.output_kind == "value":
+        if pic.output_kind == "value":  # its target's colour, ringed dark so it stands out on the surface
             fill = tuple(int(c) for c in diverging(np.array([v / pic.value_scale]))[0])
+            ring = (70, 70, 70)
         else:
             fill = tuple(int(c * 0.8) for c in CLASS_COLOURS[int(v) % len(CLASS_COLOURS)])
-        draw.ellipse((xx - 3, yy - 3, xx + 3, yy + 3), fill=fill, outline=(255, 255, 255))
+            ring = (255, 255, 255)
+        draw.ellipse((xx - 3, yy - 3, xx + 3, yy + 3), fill=fill, outline=ring)
 
 
 def _titles(draw: ImageDraw.ImageDraw, pic: NetworkPicture, layout: Layout) -> None:

@@ -30,6 +30,13 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return np.array([v if v is not None else np.nan for v in values], dtype=float)
 
 
+def _hues(runs: Sequence[RunProgress]) -> list[int]:
+    """Colour index of each run: its position, or, when activations train from several seeds, its activation
+    (every seed of one activation in that activation's colour, as the race strip shows them)."""
+    groups = [int(getattr(r, "group", i)) for i, r in enumerate(runs)]
+    return groups if len(set(groups)) < len(groups) else list(range(len(runs)))
+
+
 def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title: str,
                   max_epochs: int | None = None, height: int = 330, legend: bool = True) -> go.Figure:
     """One metric vs epoch, one line per activation (the comparison charts of the PyTorch activation tutorial).
@@ -39,6 +46,7 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
     one per run) is the key; a legend, when drawn, sits below the x-axis title, never over it.
     """
     fig = go.Figure()
+    hues = _hues(runs)
     for i, r in enumerate(runs):
         epochs = [h.epoch for h in r.history]
         values = [getattr(h, metric) for h in r.history]
@@ -50,12 +58,12 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
                 live.insert(0, (done, values[-1]))
             xs, ys = zip(*live, strict=False)
             fig.add_trace(go.Scatter(x=np.asarray(xs), y=_clean(ys), mode="lines", name=r.label,
-                                     legendgroup=r.key, line={"color": colour(i), "width": 1.5},
+                                     legendgroup=r.key, line={"color": colour(hues[i]), "width": 1.5},
                                      meta={"run": i, "series": "live"}, showlegend=not epochs,
                                      hovertemplate="epoch %{x:.2f}: %{y:.4f}<extra>" + r.label + "</extra>"))
         if epochs:
             fig.add_trace(go.Scatter(x=np.asarray(epochs), y=_clean(values), mode="lines+markers", name=r.label,
-                                     legendgroup=r.key, line={"color": colour(i), "width": 2.4},
+                                     legendgroup=r.key, line={"color": colour(hues[i]), "width": 2.4},
                                      marker={"size": 6}, meta={"run": i, "series": metric},
                                      hovertemplate="epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"))
     fig.update_layout(title={"text": title, "font": {"size": 14}, "y": 0.98, "yanchor": "top"}, height=height,
@@ -111,32 +119,54 @@ def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str], 
 
 
 def boundary_figure(runs: Sequence[RunProgress], xs: Sequence[float], ys: Sequence[float],
-                    points_x: np.ndarray, points_y: np.ndarray, row_height: int = 300) -> go.Figure:
-    """Decision regions of each activation's net with the data points (as TensorFlow Playground does)."""
+                    points_x: np.ndarray, points_y: np.ndarray, row_height: int = 300,
+                    task: str = "classification") -> go.Figure:
+    """Each run's output over the plane with the test points (as TensorFlow Playground does): P(class 1)
+    for two classes, the predicted class for more, the predicted value for regression (points coloured by
+    their target on the same scale)."""
     n = max(1, len(runs))
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[r.label for r in runs],
                         horizontal_spacing=0.05, vertical_spacing=0.12 if rows > 1 else 0.1)
-    classes = sorted(set(points_y.tolist()))
-    marker_colours = ["#E69F00", "#0072B2", "#009E73", "#D55E00"]
+    regression = task == "regression"
+    classes = [] if regression else sorted(set(points_y.tolist()))
+    marker_colours = ["#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+    scale = float(np.abs(points_y).max()) if regression and len(points_y) else 1.0
+    diverging = [[0, "#F59322"], [0.5, "#F7F7F7"], [1, "#0877BD"]]
+    if regression:
+        surface = {"zmin": -scale, "zmax": scale, "colorscale": diverging,
+                   "hovertemplate": "predicted %{z:.3g}<extra></extra>"}
+    elif len(classes) > 2:
+        k = len(classes)
+        steps = [s for j in range(k) for s in ([j / k, marker_colours[j % 8]], [(j + 1) / k, marker_colours[j % 8]])]
+        surface = {"zmin": -0.5, "zmax": k - 0.5, "colorscale": steps, "opacity": 0.35,
+                   "hovertemplate": "predicted class %{z:.0f}<extra></extra>"}
+    else:
+        surface = {"zmin": 0, "zmax": 1, "colorscale": [[0, "#F6D8A8"], [0.5, "#F7F7F7"], [1, "#A9CCE3"]],
+                   "hovertemplate": "P(class 1) = %{z:.2f}<extra></extra>"}
     for i, r in enumerate(runs):
         row, col = i // cols + 1, i % cols + 1
         if r.boundary is not None:
             # numpy arrays: plotly validates them in one pass instead of element by element.
             fig.add_trace(go.Heatmap(z=np.asarray(r.boundary, dtype=np.float32), x=np.asarray(xs),
-                                     y=np.asarray(ys), zmin=0, zmax=1,
-                                     colorscale=[[0, "#F6D8A8"], [0.5, "#F7F7F7"], [1, "#A9CCE3"]],
-                                     showscale=False, meta={"run": i, "series": "boundary"},
-                                     hovertemplate="P(class 1) = %{z:.2f}<extra></extra>"), row=row, col=col)
+                                     y=np.asarray(ys), showscale=False, meta={"run": i, "series": "boundary"},
+                                     **surface), row=row, col=col)
+        if regression:
+            fig.add_trace(go.Scatter(x=points_x[:, 0], y=points_x[:, 1], mode="markers",
+                                     marker={"size": 5, "color": points_y, "cmin": -scale, "cmax": scale,
+                                             "colorscale": diverging, "line": {"width": 0.6, "color": "#444"}},
+                                     name="test points", showlegend=False, meta={"run": i, "series": "points"},
+                                     hoverinfo="skip"), row=row, col=col)
         for k, cls in enumerate(classes):
             mask = points_y == cls
             fig.add_trace(go.Scatter(x=points_x[mask, 0], y=points_x[mask, 1], mode="markers",
-                                     marker={"size": 4, "color": marker_colours[k % 4],
+                                     marker={"size": 4, "color": marker_colours[k % 8],
                                              "line": {"width": 0.5, "color": "white"}},
                                      name=f"class {cls}", showlegend=i == 0, legendgroup=f"c{cls}",
                                      meta={"run": i, "series": "points"}, hoverinfo="skip"), row=row, col=col)
-    fig.update_layout(title={"text": "Decision boundary on the test points", "font": {"size": 15}},
+    title = "Predicted value on the test points" if regression else "Decision boundary on the test points"
+    fig.update_layout(title={"text": title, "font": {"size": 15}},
                       height=row_height * rows + 60, margin={"l": 30, "r": 10, "t": 60, "b": 30})
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")

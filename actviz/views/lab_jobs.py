@@ -48,8 +48,9 @@ def job_label(number: int, job: JobSnapshot, created_wall: float) -> str:
     """The whole label: ``#3 · 13:52 · Moons · ReLU, Sigmoid, Tanh``."""
     stamp = time.strftime("%H:%M:%S", time.localtime(created_wall))
     data = datasets.TITLES.get(job.config.dataset.name, job.config.dataset.name)
-    acts = ", ".join(r.label for r in job.runs)
-    return f"#{number} · {stamp} · {data} · {acts}"
+    acts = ", ".join(a.label for a in job.config.activations)
+    seeds = int(getattr(job.config, "seeds", 1) or 1)
+    return f"#{number} · {stamp} · {data} · {acts}" + (f" × {seeds} seeds" if seeds > 1 else "")
 
 
 def job_labels(jobs: list[JobSnapshot]) -> dict[str, tuple[str, str]]:
@@ -113,6 +114,46 @@ def run_line(r: RunProgress, epochs: int) -> str:
             word += f" at epoch {r.history[-1].epoch}"
         parts.append(word)
     return " · ".join(parts)
+
+
+# --- several seeds per activation -----------------------------------------------------------------------
+
+def chips(job: JobSnapshot) -> list[tuple[int, str, float, str, str]]:
+    """The race strip: (colour index, text, bar fraction, status, hover) per run — or, when each activation
+    trains from several seeds, per activation: its mean score ± std over the seeds that finished (else over
+    the latest epochs), the bar at its seeds' mean progress."""
+    epochs = job.config.epochs
+    seeds = int(getattr(job.config, "seeds", 1) or 1)
+    if seeds <= 1:
+        out = []
+        for i, r in enumerate(job.runs):
+            acc, what = accuracy(r)
+            hover = f"{r.label}: {what} {score_text(acc, what)}" if acc is not None else r.label
+            out.append((i, run_line(r, epochs), bar_fraction(r, epochs), run_status(r), hover))
+        return out
+    groups: dict[int, list[RunProgress]] = {}
+    for r in job.runs:
+        groups.setdefault(int(getattr(r, "group", 0)), []).append(r)
+    out = []
+    for g, runs in sorted(groups.items()):
+        label = job.config.activations[g].label
+        scores = [(v, w) for v, w in (accuracy(r) for r in runs) if v is not None]
+        done = sum(run_status(r) not in ("pending", "running") for r in runs)
+        parts = [label]
+        if scores:
+            values = [v for v, _ in scores]
+            mean = sum(values) / len(values)
+            std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+            what = scores[0][1]
+            pm = f" ± {std:.3f}" if "R²" in what else f" ± {std:.1%}"
+            parts.append(score_text(mean, what) + pm)
+        parts.append(f"{done}/{len(runs)} seeds done" if done < len(runs) else f"{len(runs)} seeds")
+        frac = sum(bar_fraction(r, epochs) for r in runs) / len(runs)
+        status = "running" if done < len(runs) else "done"
+        hover = "; ".join(f"{r.label}: {score_text(*accuracy(r)) if accuracy(r)[0] is not None else '—'}"
+                          for r in runs)
+        out.append((g, " · ".join(parts), frac, status, hover))
+    return out
 
 
 # --- replay ------------------------------------------------------------------------------------------

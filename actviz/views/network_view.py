@@ -100,7 +100,7 @@ def _n_out(ds: datasets.Dataset) -> int:
     return models.output_size(ds.n_classes)
 
 
-_PLAIN = str.maketrans({"₁": "1", "₂": "2", "·": "*"})
+_PLAIN = str.maketrans({"₁": "1", "₂": "2", "·": "*", "²": "^2"})  # glyphs the raster's font lacks
 
 
 def input_names(cfg: TrainConfig) -> tuple[str, ...]:

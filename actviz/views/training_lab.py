@@ -483,4 +483,5 @@ def live_figures(job: JobSnapshot, chart: str, height: int = 330) -> list[Any]:
     if chart == "grad_norms":
         return [training_figures.grad_norm_heatmaps(job.runs, layer_names(job.config), row_height=height)]
     data = boundary_data(job.config)
-    return [] if data is None else [training_figures.boundary_figure(job.runs, *data, row_height=height)]
+    return [] if data is None else [training_figures.boundary_figure(job.runs, *data, row_height=height,
+                                                                     task=task_of(job.config))]

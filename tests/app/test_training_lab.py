@@ -341,3 +341,85 @@ def test_replay_plays_a_finished_race_from_its_history(lab):
     at.run()
     assert any(m.value.startswith("**Finished**") for m in at.markdown)
     assert [c["progress"] for c in strip(at)] == [1.0, 1.0]
+
+
+def _manager_and_token(at):
+    from actviz.training import jobs
+
+    return jobs.manager(), at.session_state["actviz_token"]
+
+
+def test_a_regression_run_reports_the_r2_of_its_own_predictions(lab):
+    import torch
+
+    from actviz.data import datasets
+
+    at = start(lab, t_data="reg_plane", t_act=["tanh"], t_hidden="4", t_epochs=8, t_seed=3, t_lr=0.03)
+    poll_until_finished(at)
+    manager, token = _manager_and_token(at)
+    job = manager.snapshot(at.session_state["t_job_pick"], token)
+    model = manager.model(job.id, token, 0)
+    ds = datasets.load(job.config.dataset)
+    with torch.no_grad():
+        pred = model(ds.x_test)[:, 0].double().numpy()
+    y = ds.y_test.double().numpy()
+    r2 = 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    table = at.table[0].value.reset_index()
+    shown = {c.replace("\\", ""): v for c, v in table.iloc[0].items()}
+    assert float(shown["test R²"].replace("\u2060", "")) == pytest.approx(r2, abs=6e-5)
+    assert strip(at)[0]["text"] == f"Tanh · R² {r2:.3f}"
+    assert chart(at, "Test R²")
+
+
+def test_the_confusion_matrix_counts_the_models_own_test_predictions(lab):
+    import numpy as np
+    import torch
+
+    from actviz.data import datasets
+    from actviz.network import models
+
+    at = start(lab, t_data="spiral", t_act=["relu", "tanh"], t_hidden="8,8", t_epochs=6, t_seed=4, t_lr=0.02)
+    poll_until_finished(at)
+    manager, token = _manager_and_token(at)
+    job = manager.snapshot(at.session_state["t_job_pick"], token)
+    ds = datasets.load(job.config.dataset)
+    fig = next(f for f in figures(at) if "confusion" in title_of(f).lower())
+    heat = [t for t in fig["data"] if t["meta"]["series"] == "confusion"]
+    assert len(heat) == 2
+    for run, trace in enumerate(heat):
+        with torch.no_grad():
+            pred = models.predict(manager.model(job.id, token, run)(ds.x_test)).numpy()
+        truth = ds.y_test.numpy()
+        k = int(truth.max()) + 1
+        expected = np.zeros((k, k), dtype=int)
+        np.add.at(expected, (truth, pred), 1)
+        assert trace["z"] == expected.tolist()
+        accuracy = np.trace(expected) / expected.sum()
+        assert f"{accuracy:.1%} correct" in fig["layout"]["annotations"][run]["text"]
+
+
+def test_several_seeds_race_as_one_chip_per_activation_with_a_verdict(lab):
+    at = start(lab, t_data="moons", t_act=["relu", "sigmoid"], t_hidden="6", t_epochs=3, t_seed=5, t_seeds=3)
+    poll_until_finished(at)
+    chips = strip(at)
+    assert [c["text"].split(" · ")[0] for c in chips] == ["ReLU", "Sigmoid"]
+    assert all(c["text"].endswith("3 seeds") and "±" in c["text"] for c in chips)
+    assert len(at.table) >= 2  # the per-activation summary, then every run
+    summary = at.table[0].value
+    assert list(summary["seeds"]) == ["3", "3"]
+    assert any("seed" in (m.value or "") for m in [*at.info, *at.success])
+
+
+def test_the_engines_options_go_from_the_sidebar_into_the_job(lab):
+    at = start(lab, t_data="circles", t_act=["tanh"], t_hidden="4,3", t_epochs=2, t_seed=6, t_l2=0.01,
+               t_dropout=0.1, t_sched="cosine", t_feat=["x1", "x2", "x1sq", "x2sq"], t_layers="relu>tanh")
+    manager, token = _manager_and_token(at)
+    cfg = manager.snapshot(at.session_state["t_job_pick"], token).config
+    assert (cfg.l2, cfg.dropout, cfg.schedule) == (0.01, 0.1, "cosine")
+    assert cfg.features == ("x1", "x2", "x1sq", "x2sq")
+    assert [a.label for a in cfg.activations] == ["Tanh", "ReLU > Tanh"]
+    link = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert link["l2"] == "0.01" and link["sched"] == "cosine" and link["layers"] == "relu>tanh"
+    poll_until_finished(at)
+    view = next(f for f in figures(at) if any((t.get("meta") or {}).get("series") == "neurons" for t in f["data"]))
+    assert view  # the network view draws the expanded inputs (four feature squares)
