@@ -154,3 +154,28 @@ def test_hovering_names_a_neuron_and_clicking_it_shows_where_the_data_sit_on_its
         return Array.from(p._fullData[0].y).reduce((a, b) => a + b, 0); }""")
     assert samples == 700  # every training sample of the 1,000 moons (70 % train split), counted once
     no_exceptions(page)
+
+
+def test_the_network_view_changes_while_a_job_trains(projector, app_url):
+    """The live view is one image per refresh; while the job trains it is replaced by new pictures of the
+    weights as they change (the rate is the benchmark's business: it depends on the machine's load)."""
+    page = projector
+    page.goto(f"{app_url}/training-lab?hidden=6,4&act=relu,tanh&epochs=400&lr=0.01&seed=2")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    image = page.locator('[data-testid="stImage"] img')
+    image.first.wait_for(timeout=120_000)
+    seen: list[str] = []
+    for _ in range(600):
+        if page.get_by_role("heading", name="Results").count():
+            break
+        src = image.first.get_attribute("src") if image.count() else None
+        if src and (not seen or src != seen[-1]):
+            seen.append(src)
+        if len(seen) >= 4:
+            break
+        page.wait_for_timeout(100)
+    assert len(seen) >= 4, f"only {len(seen)} different pictures while training"
+    assert on_screen(image.first.bounding_box())
+    no_exceptions(page)
+    page.get_by_role("button", name="Stop").click()
