@@ -41,8 +41,10 @@ def network_panel(manager: JobManager, token: str, job: JobSnapshot, shown: JobS
         run = picked if isinstance(picked, int) else 0
     weights = _weights(manager, token, job, shown, run)
     if weights is None:
-        st.caption("The network view appears with the first weights this run publishes "
-                   "(for a finished job: once its trained model is available).")
+        st.caption("During a replay the network view shows a run's weights once the replay reaches the end of "
+                   "that run (only its final weights are kept)." if shown is not job else
+                   "The network view appears with the first weights this run publishes (for a finished job: "
+                   "once its trained model is available).")
         return
     selected = _selected(job)
     try:

@@ -175,7 +175,8 @@ def _replayed_run(r: RunProgress, shown: int, epochs: int) -> RunProgress:
     history = r.history[:shown]
     ended = shown >= len(r.history)
     done = float(history[-1].epoch) if history else 0.0
-    return replace(r.copy(), history=history, live=[(e, v) for e, v in r.live if e <= done],
+    extra = {} if ended or not hasattr(r, "weights") else {"weights": None}  # only the final weights are kept
+    return replace(r.copy(), history=history, live=[(e, v) for e, v in r.live if e <= done], **extra,
                    grad_norms=r.grad_norms[:shown], boundary=r.boundary if ended else None,
                    status=r.status if ended else RunStatus.RUNNING, message=r.message if ended else "",
                    progress=len(history) / max(epochs, 1), summary=r.summary if ended else {})
