@@ -150,6 +150,10 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
         fig.add_annotation(text=f"Saturated: |f′| < {saturation_eps:g} out to the edge of the range",
                            xref="x2 domain", yref="y2 domain", x=0, y=1, yanchor="bottom", xanchor="left",
                            showarrow=False, font={"size": 12, "color": "#555"})
+    elif layout == "grid":  # "x" under the lowest panel of each column only: above a row it hits its titles
+        for i in range(len(curves)):
+            if i + cols >= len(curves):
+                fig.update_xaxes(title_text="x", row=i // cols + 1, col=i % cols + 1)
     else:
         fig.update_xaxes(title_text="x")
     if layout != "grid":

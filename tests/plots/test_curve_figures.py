@@ -123,3 +123,11 @@ def test_a_pole_between_grid_points_breaks_the_line():
     at = list(trace.x).index(0.0)
     assert math.isnan(trace.y[at]) and trace.y[at - 1] < -100 < 100 < trace.y[at + 1]
     assert len(trace.x) == 1001 and list(np.delete(np.asarray(trace.x), at)) == list(c.x)
+
+
+def test_grid_axis_titles_only_under_the_lowest_panel_of_each_column():
+    cs = [_curve(n) for n in ("sigmoid", "tanh", "relu", "gelu", "elu")]
+    fig = activation_figure(cs, layout="grid", saturation_eps=0.05)
+    titled = {name for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4", "xaxis5")
+              if fig.layout[name].title.text == "x"}
+    assert titled == {"xaxis3", "xaxis4", "xaxis5"}  # panel 3 has nothing below it; 1 and 2 have 4 and 5
