@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench browser clean wheelhouse docker-base
+.PHONY: run test test-fast lint bench browser clean wheelhouse docker-base screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,13 @@ $(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
 # Jobs, results and checkpoints survive a restart in ./state (git-ignored); ACTVIZ_STATE_DIR= keeps them in memory.
 ACTVIZ_STATE_DIR ?= $(CURDIR)/state
 run: $(VENV)/.deps
+	@echo "actviz: open http://localhost:$(PORT) in a browser (students on the same network: http://<this machine's address>:$(PORT))."
+	@echo "actviz: stop with Ctrl+C; another port: make run PORT=8600"
 	ACTVIZ_STATE_DIR="$(ACTVIZ_STATE_DIR)" $(BIN)/python -m ui.launch --server.port $(PORT)
+
+# The README's screenshots (docs/screens/), taken by the readability browser tests.
+screenshots: $(VENV)/.dev-deps browser
+	bash scripts/screenshots.sh
 
 browser:
 	@bash scripts/ensure-chromium.sh

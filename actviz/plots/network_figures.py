@@ -220,7 +220,7 @@ def lesson_dead_figure(reports: Sequence[GradientReport], hidden_names: Sequence
     share of each Linear layer's weights whose gradient is exactly 0 (this batch).  Zeros are drawn as
     labelled zero-height bars ("0"), never left out."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=[
-        "Dead units per hidden layer", "Weight gradients exactly 0, per layer"])
+        "Dead units<br>per hidden layer", "Weight gradients<br>exactly 0, per layer"])
     top = max((c for d in dead for c in d.counts), default=0)
     for i, (r, d) in enumerate(zip(reports, dead)):
         _dead_bars(fig, i, r.label, r.activation.key, hidden_names, d, True, 1)
@@ -239,7 +239,7 @@ def lesson_dead_figure(reports: Sequence[GradientReport], hidden_names: Sequence
     fig.update_xaxes(title_text="hidden layer (input → output)", row=1, col=1)
     fig.update_xaxes(title_text="Linear layer (input → output)", row=1, col=2)
     fig.update_layout(barmode="group", height=height, legend=_legend_below(-0.22), uniformtext_minsize=8,
-                      margin={"l": 60, "r": 20, "t": 40, "b": 40})
+                      margin={"l": 60, "r": 20, "t": 56, "b": 40})
     fig.update_traces(textfont_size=10)
     return fig
 
@@ -254,8 +254,8 @@ def _percent_text(v: float) -> str:
 def neuron_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str],
                   dead: Sequence[DeadNeurons] | None = None, title: str | None = NEURON_TITLE) -> go.Figure:
     """Bars per hidden layer: dead units (a count, whole training set), saturated and exactly-zero outputs (%)."""
-    panels = (["Dead units (whole training set)"] if dead is not None else []) + [
-        "Saturated |f′(z)| < ε (this batch)", "Exactly 0 (this batch)"]
+    panels = (["Dead units<br>(all training data)"] if dead is not None else []) + [
+        "Saturated |f′(z)| < ε<br>(this batch)", "Exactly 0<br>(this batch)"]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, horizontal_spacing=0.1)
     names = list(hidden_names)
     first = 1 if dead is not None else 0
@@ -274,7 +274,7 @@ def neuron_figure(reports: Sequence[GradientReport], hidden_names: Sequence[str]
     for k in range(2):
         fig.update_yaxes(title_text="% of outputs", range=[0, 105], row=1, col=first + k + 1)
     fig.update_layout(barmode="group", height=360, legend=_legend_below(-0.18),
-                      margin={"l": 60, "r": 20, "t": 40, "b": 50})
+                      margin={"l": 60, "r": 20, "t": 56, "b": 50})
     _title(fig, title and f"{title} (ε = {reports[0].eps:g})" if reports else title)
     fig.update_traces(textfont_size=10, selector={"type": "bar"})
     fig.update_xaxes(tickfont={"size": 10})
@@ -292,7 +292,7 @@ def symmetry_figure(reports: Sequence[SymmetryReport], height: int = 340) -> go.
     are float rounding of an exact 0 (|w| < ROUNDING_ZERO) are drawn as 0, white, and written "0" in their
     cells; a panel that is all 0 says so instead of stretching its colour scale over rounding noise.
     """
-    titles = [f"{r.label}, {r.init.label}: units {'identical' if r.all_identical else 'differ'}" for r in reports]
+    titles = [f"{r.label}<br>{r.init.label}<br>units {'identical' if r.all_identical else 'differ'}" for r in reports]
     n = max(len(reports), 1)
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles or [""], horizontal_spacing=0.2 if n > 1 else 0.1)
     for i, r in enumerate(reports):
@@ -317,5 +317,6 @@ def symmetry_figure(reports: Sequence[SymmetryReport], height: int = 340) -> go.
             fig.add_annotation(text="every weight 0 (|w| < 10⁻⁶: float rounding of 0)", showarrow=False,
                                xref=f"x{i + 1 if i else ''} domain", yref=f"y{i + 1 if i else ''} domain",
                                x=0.5, y=-0.12, yanchor="top", font={"size": 11, "color": "#555"})
-    fig.update_layout(height=height, margin={"l": 60, "r": 30, "t": 40, "b": 50})
+    fig.update_layout(height=height, margin={"l": 60, "r": 30, "t": 76, "b": 50})
+    fig.update_annotations(font_size=13)
     return fig

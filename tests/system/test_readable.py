@@ -2,14 +2,19 @@
 
 - No button's or table header's text is clipped: for every button and table header (and everything inside
   them) the text fits, i.e. its scroll width does not exceed its client width.
+- No chart's axis titles, subplot titles or annotations overlap one another (grids included).
 - Each gradient-flow preset puts the evidence of its own lesson first: the first chart on the page is the
   lesson's chart, and it lies entirely within the first 1280×720 screen.
 
 Zoom is emulated as the browser does it: the page sees a 1.5× smaller viewport at 1.5 device pixels per
-CSS pixel.  Screenshots of every view go to test-artifacts/readable/.
+CSS pixel.  Screenshots of every view go to test-artifacts/readable/ (or $ACTVIZ_SHOTS: `make screenshots`
+writes the ones in docs/screens/).
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +27,7 @@ pytestmark = pytest.mark.browser
 
 SCREEN = (1280, 720)
 ZOOMS = (1.0, 1.5)
-SHOTS = ARTIFACTS / "readable"
+SHOTS = Path(os.environ.get("ACTVIZ_SHOTS") or ARTIFACTS / "readable")
 
 CLIPPED_JS = """() => {
   const out = [];
@@ -30,6 +35,27 @@ CLIPPED_JS = """() => {
     if (el.offsetParent === null || !(el.innerText || '').trim()) continue;
     if (el.scrollWidth > el.clientWidth + 1)
       out.push(`${el.tagName} "${el.innerText.trim().slice(0, 60)}": ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return out; }"""
+
+# Axis titles, subplot titles and other chart annotations that overlap one another (in any chart).
+OVERLAP_JS = """() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const boxes = [];
+    for (const el of plot.querySelectorAll('text, g.annotation')) {
+      const cls = el.getAttribute('class') || '';
+      const isTitle = el.tagName === 'text' && /^(g)?[xy]\\d*title$/.test(cls);
+      if (!(isTitle || el.tagName === 'g') || !(el.textContent || '').trim()) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0) boxes.push([el.textContent.trim().slice(0, 40), r]);
+    }
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, q] = boxes[j];
+      const w = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+      const h = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+      if (w > 2 && h > 2) out.push(`"${a}" overlaps "${b}"`);
+    }
   }
   return out; }"""
 
@@ -73,6 +99,8 @@ def _shot(page, name: str) -> None:
 def _assert_nothing_clipped(page, where: str) -> None:
     clipped = page.evaluate(CLIPPED_JS)
     assert not clipped, f"{where} at {page.zoom:.0%} zoom: " + "; ".join(clipped)
+    overlaps = page.evaluate(OVERLAP_JS)
+    assert not overlaps, f"{where} at {page.zoom:.0%} zoom, chart titles overlap: " + "; ".join(overlaps)
 
 
 @pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
