@@ -7,7 +7,7 @@ import streamlit as st
 from actviz.errors import InputError
 from actviz.views import gradient_flow as gf
 from actviz.views.gradient_flow import GRADIENT_FLOW
-from actviz.views.lessons import GRADIENT_PRESETS
+from actviz.views.lessons import GRADIENT_PRESETS, decode_gradient_link
 from actviz.views.tables import readable
 from ui.gradient_flow import load_widgets, pick_preset, render_sidebar, show_figure
 from ui.text import escape
@@ -19,12 +19,14 @@ st.caption("Build a network, run one batch forward and backward, and look inside
            "address keeps every setting.")
 
 first_visit = "gf_state" not in st.session_state
-state = state_from_link(GRADIENT_FLOW, "gf_state", lambda qp: gf.decode_gradient(qp, GRADIENT_PRESETS))
+state = state_from_link(GRADIENT_FLOW, "gf_state", decode_gradient_link)
 if first_visit:
     load_widgets(state, overwrite=False)
     if state.preset:
+        linked = GRADIENT_PRESETS[state.preset]
         st.session_state.gf_preset = st.session_state.gf_preset_pick = state.preset
-        st.session_state.gf_preset_state = GRADIENT_PRESETS[state.preset].state_for(state.dataset)
+        st.session_state.gf_preset_state = linked.state_for(state.dataset)
+        st.session_state.gf_preset_note = linked.resolve()[1] if state.dataset != linked.prefer else None
 
 # Pills wrap onto a second row when the page is narrow (or zoomed): every title stays whole.
 st.pills("Presets — one click reproduces a lesson from a published tutorial or course", list(GRADIENT_PRESETS),

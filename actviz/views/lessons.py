@@ -22,7 +22,7 @@ from actviz.network import models
 from actviz.network.diagnostics import Comparison
 from actviz.network.symmetry import SymmetryReport
 from actviz.training.config import TrainConfig
-from actviz.views.gradient_flow import GradientState
+from actviz.views.gradient_flow import GradientState, decode_gradient, encode_gradient
 
 Check = Callable[[Comparison, list[SymmetryReport]], tuple[bool, str]]
 Aside = Callable[[Comparison, list[SymmetryReport]], str]
@@ -219,6 +219,16 @@ GRADIENT_PRESETS: dict[str, GradientPreset] = {p.key: p for p in (
         GradientState(selected=["relu", "swish"], hidden="256x5,128x5"),
         _check_deep, prefer="fashion_mnist", lead="dead_zero", asides=(("norms", _aside_deep_norms),)),
 )}
+
+
+def decode_gradient_link(qp) -> tuple[GradientState, list[str]]:
+    """The gradient-flow page's state from its address.  A link that names only a preset
+    (``?preset=vanishing``, the short links a teacher hands out) opens that preset's settings; a link
+    the page wrote (every setting, plus the preset marker) opens exactly what it says."""
+    state, warnings = decode_gradient(qp, GRADIENT_PRESETS)
+    if state.preset and encode_gradient(state) == {"preset": state.preset}:
+        state, _ = GRADIENT_PRESETS[state.preset].resolve()
+    return state, warnings
 
 
 # --- the training lab ------------------------------------------------------------------------------

@@ -227,3 +227,16 @@ def test_missing_values_read_as_a_dash_and_counts_sit_on_count_axes():
     table = at.table[0].value
     assert (table["dead units"] == "—").all() and (table["saturated %"] == "—").all()
     assert "None" not in table.to_string() and "nan" not in table.to_string()
+
+
+def test_a_link_naming_only_a_preset_opens_the_preset():
+    at = open_page(PAGE, {"preset": "vanishing"})
+    assert_clean(at)
+    assert at.text_input(key="gf_hidden").value == "3,3,3,3" and at.selectbox(key="gf_data").value == "moons"
+    assert "Measured" in _success(at), "the preset's settings, so its lesson is checked"
+    assert _query(at)["hidden"] == "3,3,3,3", "the address now holds every setting"
+    deep = open_page(PAGE, {"preset": "deep_relu_swish"})
+    assert {"dead", "zero_grad"} <= _series(figures(deep)[0])
+    kept = open_page(PAGE, {"preset": "vanishing", "seed": "3", "data": "moons", "hidden": "3,3,3,3",
+                            "act": "sigmoid,relu", "batch": "1000"})
+    assert kept.number_input(key="gf_seed").value == 3, "a full link is taken as it is"
