@@ -35,6 +35,7 @@ BOUNDARY_POINTS = 60 * 60   # decision-boundary grid of 2-D datasets
 ALLOCATOR_SLACK = 1.25      # fragmentation and short-lived temporaries on top of the tensors counted
 FIXED_BYTES = 128 * 2**20   # per computation: first-use buffers of torch kernels, generators, Python objects
 MB = 2**20
+PARALLEL_STEP_FLOPS = 2e7   # an optimizer step below this runs faster on one thread than on several
 
 
 class BudgetError(InputError):
@@ -81,6 +82,11 @@ class Estimate:
     seconds: float = 0.0
     advice_memory: str = ""
     advice_time: str = ""
+    step_flops: float = 0.0   # work of one optimizer step (all models): below PARALLEL_STEP_FLOPS one thread is faster
+
+    def threads(self, available: int) -> int:
+        """Torch threads worth giving it: small steps run faster on one (threads only add synchronisation)."""
+        return max(1, int(available)) if self.step_flops >= PARALLEL_STEP_FLOPS else 1
 
     @property
     def memory_bytes(self) -> int:
@@ -257,7 +263,8 @@ def training(cfg: Any, shape: DataShape, threads: int = 1) -> Estimate:
     return Estimate("this training job", memory, flops, seconds,
                     advice_memory="use a smaller network, a smaller batch (0 means the whole training set at once) "
                                   "or fewer activations",
-                    advice_time="use fewer epochs, a smaller network, fewer activations or fewer training samples")
+                    advice_time="use fewer epochs, a smaller network, fewer activations or fewer training samples",
+                    step_flops=6.0 * w * batch * models)
 
 
 def diagnostics(shape: DataShape, hidden: Sequence[int], activations: Sequence[Any], batch_size: int,

@@ -11,6 +11,7 @@ from actviz.views.lessons import GRADIENT_PRESETS, decode_gradient_link
 from actviz.views.tables import readable
 from ui.gradient_flow import load_widgets, pick_preset, render_sidebar, show_figure
 from ui.text import escape
+from ui.session import in_worker
 from ui.urlsync import state_from_link, sync_query_params
 
 st.title("Gradient flow")
@@ -38,7 +39,7 @@ sync_query_params(gf.encode_gradient(state))
 
 try:
     with st.spinner("One forward and one backward pass per activation, then counting dead units…"):
-        view = gf.cached_view(state)  # the server's data directory; never a path typed by a visitor
+        view = gf.cached_view(state, run=in_worker)  # the server's data directory; never a visitor's path
 except InputError as exc:
     st.error(escape(exc))
     st.stop()

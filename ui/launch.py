@@ -24,10 +24,24 @@ def _log_to_stderr() -> None:
     log.propagate = False
 
 
+def _warm_workers() -> None:
+    """Start the job workers while Streamlit starts: torch is imported once, in the forkserver, so the
+    first job does not wait seconds for it."""
+    import threading
+
+    def warm() -> None:
+        from actviz.training import jobs
+
+        jobs.manager().warm()
+
+    threading.Thread(target=warm, name="actviz-warm", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
     _log_to_stderr()
+    _warm_workers()
     args = list(sys.argv[1:] if argv is None else argv)
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *args]
     sys.exit(cli.main())

@@ -69,6 +69,10 @@ class ActivationChoice:
         defaults = activations.get(self.name).defaults()
         return [(k, v) for k, v in self.params if defaults.get(k) != v]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the compiled function (rebuilt on first use): choices travel to worker processes."""
+        return {k: v for k, v in self.__dict__.items() if k != "_fn"}
+
     @cached_property
     def _fn(self) -> Callable[..., torch.Tensor]:
         if self.is_custom:

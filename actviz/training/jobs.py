@@ -1,209 +1,130 @@
 """Background training jobs: one manager per server process, shared by every browser session.
 
-The interface pages use is deliberately narrow — submit, snapshot, jobs_for, cancel, model — so
-that another backend (a process pool, or a cluster engine such as Ray) could implement it without
-the pages changing.  This module's ``JobManager`` runs jobs in a bounded pool of worker threads:
+The interface pages use is narrow — ``submit``, ``snapshot``, ``jobs_for``, ``cancel``, ``model`` and the
+live controls ``pause``, ``resume``, ``step``, ``set_lr`` — so that the place jobs run (a *backend*, see
+:mod:`.backends`) and the place their records live can change without the pages changing.  Policy:
 
-- at most ``max_running`` jobs train at once; the rest wait in a FIFO queue whose position the page
-  shows; submitting beyond ``max_queued`` or a session's ``max_jobs_per_session`` is refused with a
-  clear InputError;
-- identical work is done once: a job whose full configuration equals one already queued, running or
-  finished (and not yet freed) is *attached* to, not trained again — training is deterministic for a
-  given seed, so thirty students pressing the same preset cost one job and each sees it live;
-- a session only sees, cancels and downloads the jobs it submitted or attached to;
-- finished jobs are freed ``job_ttl_s`` after they finish; jobs whose sessions have all gone quiet for
-  ``session_ttl_s`` (browser closed) are cancelled and freed; idle worker threads exit after
-  ``worker_idle_s``, so threads and tensors do not accumulate across many jobs.
+- **budget before work**: a job's peak memory and computing time are estimated before it is queued
+  (:mod:`.estimates`); over ``ACTVIZ_MAX_JOB_MEMORY_MB`` / ``ACTVIZ_MAX_JOB_MINUTES`` it is refused
+  with a message naming the knob;
+- **isolation**: by default every job runs in its own worker process with a memory ceiling; a job that
+  runs out of memory or crashes fails alone (``failed: out of memory (estimated X, budget Y)``);
+- **fair turns**: at most ``max_running_jobs`` train at once.  When others wait, a job that has had its
+  turn for ``time_slice_s`` is *held* (it waits at its next progress report, using no CPU) and the
+  waiting job that has had the least computing so far — a new job first — takes its place; so a short
+  job submitted behind a long one starts within seconds and long jobs share the workers in turn.  A job
+  that runs far beyond its estimated time is stopped;
+- **fair shares**: a session (the server-issued token every tab of a browser shares) may have
+  ``max_jobs_per_session`` unfinished jobs, and while many sessions wait, each may hold only its share
+  of the ``max_queued_jobs`` places in the queue;
+- identical work is done once: a job equal to one still queued or running is *attached* to (thirty
+  students pressing the same preset cost one job); ``fresh=True`` never attaches;
+- a session only sees, controls and downloads the jobs it submitted or attached to; finished jobs are
+  freed ``job_ttl_s`` after they finish; jobs whose sessions have all gone for ``session_ttl_s`` are
+  cancelled.
 
-Worker threads never touch Streamlit; pages poll ``snapshot``.
+One scheduler thread (alive while there are jobs) starts, holds and releases jobs; the backend reports
+progress into the :class:`Job` records that pages poll with ``snapshot``.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from actviz import budget as budget_mod
 from actviz import limits as limits_mod
 from actviz.errors import InputError
-from actviz.training.config import EpochRecord, RunProgress, RunStatus, TrainConfig
-from actviz.training.engine import train
+from actviz.training import estimates
+from actviz.training.backends import Backend, Execution, ProcessBackend, ThreadBackend
+from actviz.training.config import TrainConfig
+from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus
+
+__all__ = ["FINISHED", "Job", "JobManager", "JobSnapshot", "JobStatus", "manager"]
 
 LOG = logging.getLogger("actviz.jobs")
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED
-
-
-FINISHED = (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
-
-
-@dataclass
-class JobSnapshot:
-    """A consistent copy of a job's state for rendering (safe to read without locks)."""
-
-    id: str
-    status: JobStatus
-    config: TrainConfig
-    runs: list[RunProgress]
-    queue_position: int | None
-    created: float
-    started: float | None
-    finished: float | None
-    error: str | None
-    watchers: int
-    version: int
-
-
-class Job:
-    """One training job; also the engine's progress sink (every method takes the job's lock)."""
-
-    def __init__(self, config: TrainConfig, session: str, now: float):
-        self.id = secrets.token_urlsafe(12)
-        self.key = config.key()
-        self.config = config
-        self.status = JobStatus.QUEUED
-        self.sessions: set[str] = {session}
-        self.created = now
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.error: str | None = None
-        self.cancel_event = threading.Event()
-        self.runs = [p.progress() for p in config.plan()]  # one per activation and seed
-        self.models: list[Any] = []
-        self.version = 0
-        self._lock = threading.Lock()
-
-    # ProgressSink -------------------------------------------------------------------------------
-    def run_started(self, run: int) -> None:
-        with self._lock:
-            self.runs[run].status = RunStatus.RUNNING
-            self.version += 1
-
-    def live_point(self, run: int, epoch_float: float, train_loss: float, progress: float) -> None:
-        with self._lock:
-            r = self.runs[run]
-            r.live.append((epoch_float, train_loss))
-            r.progress = progress
-            self.version += 1
-
-    def publish_weights(self, run: int, weights: list) -> None:
-        """The engine's latest weights of a small 2-D run (the lab's network view draws them)."""
-        with self._lock:
-            self.runs[run].weights = weights
-            self.version += 1
-
-    def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float],
-                   boundary: list[list[float]] | None) -> None:
-        with self._lock:
-            r = self.runs[run]
-            r.history.append(record)
-            r.live.append((float(record.epoch), record.train_loss))
-            r.grad_norms.append(layer_grad_norms)
-            if boundary is not None:
-                r.boundary = boundary
-            r.progress = record.epoch / self.config.epochs
-            self.version += 1
-
-    def run_finished(self, run: int, status: RunStatus, message: str, summary: dict[str, Any]) -> None:
-        with self._lock:
-            r = self.runs[run]
-            r.status, r.message, r.summary = status, message, summary
-            r.progress = 1.0
-            self.version += 1
-
-    # ---------------------------------------------------------------------------------------------
-    def snapshot(self, queue_position: int | None) -> JobSnapshot:
-        with self._lock:
-            return JobSnapshot(self.id, self.status, self.config, [r.copy() for r in self.runs], queue_position,
-                               self.created, self.started, self.finished, self.error, len(self.sessions),
-                               self.version)
-
-    def set_status(self, status: JobStatus, now: float, error: str | None = None) -> None:
-        with self._lock:
-            self.status = status
-            if status == JobStatus.RUNNING:
-                self.started = now
-            if status in FINISHED:
-                self.finished = now
-                for r in self.runs:
-                    if not r.status.finished and status == JobStatus.CANCELLED:
-                        r.status = RunStatus.STOPPED
-                    elif not r.status.finished and status == JobStatus.FAILED:
-                        r.status, r.message = RunStatus.FAILED, error or "the job failed"
-            self.error = error
-            self.version += 1
+COMMANDS = ("pause", "resume", "step", "set_lr")
+OVERRUN_FACTOR = 2.0      # a job still running after this many times its estimated time (and a minute) is stopped
+TICK_S = 0.2
+MAX_LIVE_PER_SLOT = 4     # worker processes alive (running, taking a break or paused) per running slot, + 8
 
 
 class JobManager:
-    def __init__(self, limits: limits_mod.Limits | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 runner: Callable[..., Any] = train):
+    def __init__(self, limits: limits_mod.Limits | None = None, clock: Callable[[], float] = time.monotonic,
+                 runner: Callable[..., Any] | None = None, backend: Backend | None = None,
+                 estimator: Callable[[TrainConfig], budget_mod.Estimate] | None = None):
         self.limits = limits or limits_mod.current()
         self._clock = clock
-        self._runner = runner
-        self._lock = threading.Condition()
+        threads = self._threads = estimates.job_threads(self.limits)
+        if backend is None:
+            backend = ThreadBackend(runner) if runner is not None else ProcessBackend(
+                threads, budget_mod.Budget.current().memory_bytes)
+        self.backend = backend
+        self._estimator = estimator or (lambda cfg: estimates.training(cfg, threads))
+        self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, str] = {}
-        self._queue: deque[str] = deque()
+        self._queue: list[str] = []            # never started, in arrival order
+        self._executions: dict[str, Execution] = {}
         self._sessions_seen: dict[str, float] = {}
-        self._workers: set[threading.Thread] = set()
-        self._idle_workers = 0
-        self._running = 0
+        self._scheduler: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._closed = False
         self.peak_running = 0
         self.completed = 0
-        self._closed = False
-        self._janitor: threading.Thread | None = None
-        # Set by the UI layer: is any browser tab of this session still connected?  Lets a student sit
-        # on another page (no polling) without the job being taken for abandoned.
+        # Set by the UI layer: is any browser tab of this session still connected?
         self.liveness: Callable[[str], bool] | None = None
 
-    # --- the interface pages use ------------------------------------------------------------------
-    def submit(self, config: TrainConfig, session: str) -> tuple[str, bool]:
-        """Queue ``config`` for ``session``; returns (job id, attached to an identical job?)."""
+    @property
+    def _runner(self) -> Callable[..., Any] | None:  # tests swap the stand-in runner of a thread backend
+        return getattr(self.backend, "runner", None)
+
+    @_runner.setter
+    def _runner(self, runner: Callable[..., Any]) -> None:
+        self.backend.runner = runner  # type: ignore[attr-defined]
+
+    def warm(self) -> None:
+        """Start the workers now (imports done), so the first job does not wait for them."""
+        self.backend.warm()
+
+    # --- the interface pages use --------------------------------------------------------------------
+    def submit(self, config: TrainConfig, session: str, fresh: bool = False) -> tuple[str, bool]:
+        """Queue ``config`` for ``session``; returns (job id, attached to an identical running job?)."""
         now = self._clock()
         with self._lock:
             self._sessions_seen[session] = now
-            existing_id = self._by_key.get(config.key())
-            existing = self._jobs.get(existing_id) if existing_id else None
-            if existing is not None and existing.status not in (JobStatus.CANCELLED, JobStatus.FAILED):
-                with existing._lock:
-                    existing.sessions.add(session)
-                    existing.version += 1
+            existing = self._jobs.get(self._by_key.get(config.key(), ""))
+            if not fresh and existing is not None and existing.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                existing.attach(session)
                 return existing.id, True
-            active = [j for j in self._jobs.values() if session in j.sessions and not j.status.finished]
-            if len(active) >= self.limits.max_jobs_per_session:
-                raise InputError(f"you already have {len(active)} jobs queued or running (the limit is "
-                                 f"{self.limits.max_jobs_per_session}); stop one or wait for it to finish")
+            mine = [j for j in self._jobs.values() if session in j.sessions and not j.status.finished]
+            if len(mine) >= self.limits.max_jobs_per_session:
+                raise InputError(f"you already have {len(mine)} jobs queued or running (the limit is "
+                                 f"{self.limits.max_jobs_per_session}, for all your tabs together); stop one or "
+                                 "wait for it to finish")
             if len(self._queue) >= self.limits.max_queued_jobs:
                 raise InputError(f"the server's queue is full ({len(self._queue)} jobs waiting); "
                                  "please try again in a minute")
-            job = Job(config, session, now)
+            share = self._queue_share(session)
+            waiting = sum(1 for j in mine if j.status == JobStatus.QUEUED)
+            if waiting >= share:
+                raise InputError(f"the queue is busy: while many people wait, each may have {share} job(s) "
+                                 "waiting; wait for yours to start before adding another")
+        estimate = budget_mod.check(self._estimator(config))  # outside the lock: may look at a CSV
+        with self._lock:
+            job = Job(config, session, now, estimate)
             self._jobs[job.id] = job
             self._by_key[job.key] = job.id
             self._queue.append(job.id)
-            LOG.info("job %s queued (%d activations, queue %d): %s", job.id[:6], len(config.activations),
-                     len(self._queue), job.key)
-            self._ensure_worker()
-            self._ensure_janitor()
-            self._lock.notify_all()
-            return job.id, False
+            LOG.info("job %s queued (%d runs, %s, %s; queue %d): %s", job.id[:6], len(job.runs),
+                     budget_mod.human_bytes(estimate.memory_bytes), budget_mod.human_minutes(estimate.minutes),
+                     len(self._queue), job.key[:300])
+            self._ensure_scheduler()
+        self._wake.set()
+        return job.id, False
 
     def snapshot(self, job_id: str, session: str) -> JobSnapshot | None:
         with self._lock:
@@ -227,29 +148,47 @@ class JobManager:
             job = self._visible(job_id, session)
             if job is None:
                 raise InputError("that job does not exist any more (or is not yours)")
-            if job.status in FINISHED:
+            if job.status.finished:
                 return "the job had already finished"
             others = len(job.sessions) - 1
             if others > 0:
-                with job._lock:
-                    job.sessions.discard(session)
-                    job.version += 1
+                job.detach(session)
                 return (f"you stopped following this run; {others} other session(s) are still watching "
                         "it, so it keeps training for them")
-            job.cancel_event.set()
-            if job.status == JobStatus.QUEUED:
-                self._queue.remove(job_id)
-                job.set_status(JobStatus.CANCELLED, self._clock())
-                self._drop_key(job)
+            self._stop(job, None)
             return "stopping; the results so far are kept"
 
+    def pause(self, job_id: str, session: str) -> str:
+        return self._command(job_id, session, "pause", (), "paused: it waits at the next batch until you resume "
+                             "or step")
+
+    def resume(self, job_id: str, session: str) -> str:
+        return self._command(job_id, session, "resume", (), "resumed")
+
+    def step(self, job_id: str, session: str) -> str:
+        return self._command(job_id, session, "step", (), "training one epoch, then pausing")
+
+    def set_lr(self, job_id: str, session: str, lr: float) -> str:
+        from actviz import validate
+
+        value = validate.number(lr, "the learning rate", *limits_mod.LR_RANGE)
+        return self._command(job_id, session, "set_lr", (value,), f"learning rate {value:g} from the next step")
+
     def model(self, job_id: str, session: str, run: int):
-        """The trained model of one run (at its best checkpoint), once the job has finished."""
+        """The trained model of one run (at the weights it keeps), once the job has finished."""
         with self._lock:
             job = self._visible(job_id, session)
-        if job is None or job.status not in FINISHED or not 0 <= run < len(job.models):
+        if job is None or job.status not in FINISHED or not isinstance(run, int) or not 0 <= run < len(job.models):
             return None
-        return job.models[run]
+        return self.backend.load_model(job.models[run])
+
+    def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate: budget_mod.Estimate,
+                 interrupt: Callable[[], None] | None = None) -> Any:
+        """A heavy computation (the gradient-flow page) in a worker process, after its budget check;
+        ``interrupt`` may raise to cancel it (the session went away or reran)."""
+        allowed = budget_mod.check(estimate)
+        timeout = max(30.0, OVERRUN_FACTOR * 60 * float(self.limits.max_job_minutes)) if allowed else None
+        return self.backend.run_task(fn, args, estimate.memory_bytes, interrupt, timeout)
 
     # --- housekeeping ----------------------------------------------------------------------------
     def cleanup(self) -> int:
@@ -266,22 +205,18 @@ class JobManager:
             for s in gone:
                 del self._sessions_seen[s]
             for job in list(self._jobs.values()):
-                with job._lock:
-                    job.sessions -= gone
-                    watchers = len(job.sessions)
-                if job.status in FINISHED:
-                    # Kept for the whole TTL even with nobody watching: a latecomer pressing the same
-                    # preset attaches to it instead of training it again.
+                watchers = job.forget(gone)
+                if job.status.finished:
                     if now - (job.finished or now) > self.limits.job_ttl_s:
                         self._free(job)
                         freed += 1
                 elif watchers == 0:
-                    job.cancel_event.set()
                     if job.status == JobStatus.QUEUED:
-                        self._queue.remove(job.id)
-                        job.set_status(JobStatus.CANCELLED, now, "abandoned: no open session was following it")
+                        self._stop(job, "abandoned: no open session was following it")
                         self._free(job)
                         freed += 1
+                    else:
+                        self._stop(job, None)
         return freed
 
     def _alive(self, session: str) -> bool:
@@ -299,19 +234,172 @@ class JobManager:
             for j in self._jobs.values():
                 by_status[j.status] = by_status.get(j.status, 0) + 1
             return {"jobs": len(self._jobs), "by_status": by_status, "queued": len(self._queue),
-                    "running": self._running, "peak_running": self.peak_running,
-                    "workers": len(self._workers), "completed": self.completed,
-                    "sessions": len(self._sessions_seen)}
+                    "running": len(self._turns()), "held": sum(1 for j in self._live() if j.held),
+                    "peak_running": self.peak_running, "workers": len(self._live()),
+                    "completed": self.completed, "sessions": len(self._sessions_seen),
+                    "backend": self.backend.name}
 
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._closed = True
-            for job in self._jobs.values():
-                job.cancel_event.set()
-            self._lock.notify_all()
-            workers = list(self._workers)
-        for w in workers:
-            w.join(timeout)
+            for job in list(self._jobs.values()):
+                if not job.status.finished:
+                    self._stop(job, None)
+            scheduler = self._scheduler
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._live():
+            time.sleep(0.05)
+        if scheduler is not None:
+            scheduler.join(max(0.1, deadline - time.monotonic()))
+        self.backend.close()
+
+    # --- scheduling --------------------------------------------------------------------------------
+    def _live(self) -> list[Job]:
+        return [j for j in self._jobs.values() if j.status == JobStatus.RUNNING and j.id in self._executions]
+
+    def _turns(self) -> list[Job]:
+        """Jobs using a worker's CPU now: running, neither held for another's turn nor paused by their user."""
+        return [j for j in self._live() if not j.held and not j.user_paused]
+
+    def _waiting(self) -> list[Job]:
+        held = [j for j in self._live() if j.held and not j.user_paused]
+        return [self._jobs[i] for i in self._queue] + held
+
+    def _queue_share(self, session: str) -> int:
+        owners = {s for i in self._queue for s in self._jobs[i].sessions} | {session}
+        return max(1, min(self.limits.max_jobs_per_session, self.limits.max_queued_jobs // len(owners)))
+
+    def _pick(self, candidates: list[Job]) -> Job:
+        """Least computing received first (a new job before a long one resuming), then arrival order."""
+        return min(candidates, key=lambda j: (j.ran_s, j.created))
+
+    def _memory_free(self, job: Job) -> bool:
+        pool = max(self.limits.max_job_memory_mb, limits_mod.available_memory_mb() - limits_mod.WEB_RESERVE_MB)
+        used = sum(j.estimate.memory_bytes for j in self._live())
+        return not self._live() or used + job.estimate.memory_bytes <= pool * budget_mod.MB
+
+    def _schedule(self) -> None:
+        now = self._clock()
+        with self._lock:
+            for job in self._live():
+                job.account(now)
+                limit = OVERRUN_FACTOR * job.estimate.seconds + 60.0
+                if job.ran_s > limit and not job.stopping:
+                    self._stop(job, f"stopped after {budget_mod.human_minutes(job.ran_s / 60)} of computing, "
+                                    f"far beyond its estimate of {budget_mod.human_minutes(job.estimate.minutes)}")
+            slots = self.limits.max_running_jobs - len(self._turns())
+            waiting = self._waiting()
+            while waiting:
+                startable = [j for j in waiting if j.held or self._can_start(j)]
+                if not startable:
+                    break
+                nxt = self._pick(startable)
+                if slots <= 0:
+                    ready = [j for j in self._turns() if now - j.turn_started >= self.limits.time_slice_s]
+                    if not ready or (nxt.held and nxt.ran_s >= min(j.ran_s for j in ready)):
+                        break
+                    victim = max(ready, key=lambda j: (now - j.turn_started, j.ran_s))
+                    victim.set_held(True, now)
+                    self._executions[victim.id].hold()
+                    LOG.info("job %s takes a break for job %s (turns of %g s)", victim.id[:6], nxt.id[:6],
+                             self.limits.time_slice_s)
+                    slots += 1
+                if nxt.held:
+                    nxt.set_held(False, now)
+                    self._executions[nxt.id].release()
+                else:
+                    self._start(nxt, now)
+                slots -= 1
+                waiting.remove(nxt)
+                if slots <= 0 and not waiting:
+                    break
+            self.peak_running = max(self.peak_running, len(self._turns()))
+
+    def _can_start(self, job: Job) -> bool:
+        """A worker process for one more job: within the process cap and the memory all live jobs share."""
+        return len(self._live()) < MAX_LIVE_PER_SLOT * self.limits.max_running_jobs + 8 and self._memory_free(job)
+
+    def _start(self, job: Job, now: float) -> None:
+        self._queue.remove(job.id)
+        job.on_done = self._finished
+        job.set_status(JobStatus.RUNNING, now)
+        payload = {"job_id": job.id, "config": job.config, "estimate_bytes": job.estimate.memory_bytes,
+                   "threads": job.estimate.threads(self._threads),
+                   "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": _csv_table(job.config)}
+        try:
+            self._executions[job.id] = self.backend.start(job, payload)
+        except Exception as exc:  # no worker could be started: the job fails, the server stays up
+            LOG.exception("could not start job %s", job.id[:6])
+            job.set_status(JobStatus.FAILED, now, f"could not start a worker: {exc}")
+            self._drop_key(job)
+            return
+        LOG.info("job %s started (running %d/%d, queued %d)", job.id[:6], len(self._turns()),
+                 self.limits.max_running_jobs, len(self._queue))
+
+    def _finished(self, job: Job, status: JobStatus, error: str | None, models: list[Any]) -> None:
+        """Called by the job when its backend reported the end (from the backend's thread)."""
+        with self._lock:
+            self._executions.pop(job.id, None)
+            job.models = models
+            job.set_status(status, self._clock(), error)
+            if status != JobStatus.DONE:
+                self._drop_key(job)
+            self.completed += 1
+            LOG.info("job %s %s (running %d/%d, queued %d)%s", job.id[:6], status.value, len(self._turns()),
+                     self.limits.max_running_jobs, len(self._queue), f": {error}" if error else "")
+        self._wake.set()
+
+    def _stop(self, job: Job, reason: str | None) -> None:
+        if job.status == JobStatus.QUEUED:
+            self._queue.remove(job.id)
+            job.set_status(JobStatus.CANCELLED, self._clock(), reason)
+            self._drop_key(job)
+            return
+        job.stopping, job.stop_reason = True, reason
+        execution = self._executions.get(job.id)
+        if execution is not None:
+            execution.control("cancel")
+            execution.release()
+
+    def _command(self, job_id: str, session: str, command: str, args: tuple[Any, ...], ok: str) -> str:
+        with self._lock:
+            job = self._visible(job_id, session)
+            if job is None:
+                raise InputError("that job does not exist any more (or is not yours)")
+            if job.status != JobStatus.RUNNING or job.id not in self._executions:
+                raise InputError("the job is not training" + (" yet: it waits in the queue"
+                                                               if job.status == JobStatus.QUEUED else ""))
+            self._executions[job.id].control(command, *args)
+            job.note_command(command, args)
+        self._wake.set()
+        return ok
+
+    def _ensure_scheduler(self) -> None:
+        if self._scheduler is None or not self._scheduler.is_alive():
+            self._scheduler = threading.Thread(target=self._run_scheduler, name="actviz-scheduler", daemon=True)
+            self._scheduler.start()
+
+    def _run_scheduler(self) -> None:
+        period = max(0.5, min(self.limits.job_ttl_s, self.limits.session_ttl_s) / 4)
+        last_cleanup = time.monotonic()
+        while True:
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+            try:
+                self._schedule()
+                if time.monotonic() - last_cleanup >= period:
+                    last_cleanup = time.monotonic()
+                    freed = self.cleanup()
+                    if freed:
+                        LOG.info("freed %d finished or abandoned job(s)", freed)
+                        _return_memory_to_os()
+            except Exception:  # the scheduler must survive a bug in one round
+                LOG.exception("scheduling round failed")
+            with self._lock:
+                if (self._closed and not self._live()) or not self._jobs:
+                    self._scheduler = None
+                    return
 
     # --- internals ---------------------------------------------------------------------------------
     def _visible(self, job_id: str, session: str) -> Job | None:
@@ -331,78 +419,24 @@ class JobManager:
     def _free(self, job: Job) -> None:
         self._drop_key(job)
         self._jobs.pop(job.id, None)
+        self.backend.discard(job.models)
         job.models = []
 
-    def _ensure_worker(self) -> None:
-        if self._idle_workers == 0 and len(self._workers) < self.limits.max_running_jobs:
-            t = threading.Thread(target=self._work, name=f"actviz-worker-{len(self._workers) + 1}", daemon=True)
-            self._workers.add(t)
-            t.start()
 
-    def _ensure_janitor(self) -> None:
-        """A housekeeping thread that lives only while there are jobs (so idle servers hold no threads)."""
-        if self._janitor is None or not self._janitor.is_alive():
-            self._janitor = threading.Thread(target=self._tidy, name="actviz-janitor", daemon=True)
-            self._janitor.start()
+def _csv_table(config: TrainConfig) -> Any:
+    if config.dataset.name != "csv":
+        return None
+    from actviz.data import tables
 
-    def _tidy(self) -> None:
-        period = max(0.5, min(self.limits.job_ttl_s, self.limits.session_ttl_s) / 4)
-        while True:
-            time.sleep(period)
-            freed = self.cleanup()
-            if freed:
-                LOG.info("freed %d finished or abandoned job(s)", freed)
-                _return_memory_to_os()
-            with self._lock:
-                if self._closed or not self._jobs:
-                    self._janitor = None
-                    return
-
-    def _work(self) -> None:
-        me = threading.current_thread()
-        while True:
-            with self._lock:
-                self._idle_workers += 1
-                deadline = time.monotonic() + self.limits.worker_idle_s
-                while not self._queue and not self._closed:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._lock.wait(remaining)
-                self._idle_workers -= 1
-                if self._closed or not self._queue:
-                    self._workers.discard(me)
-                    return
-                job = self._jobs[self._queue.popleft()]
-                self._running += 1
-                self.peak_running = max(self.peak_running, self._running)
-                job.set_status(JobStatus.RUNNING, self._clock())
-                LOG.info("job %s started (running %d/%d, queued %d)", job.id[:6], self._running,
-                         self.limits.max_running_jobs, len(self._queue))
-            status, error = JobStatus.DONE, None
-            try:
-                runs = self._runner(job.config, job, job.cancel_event)
-                job.models = [r.model for r in runs]
-                if job.cancel_event.is_set():
-                    status = JobStatus.CANCELLED
-            except InputError as exc:
-                status, error = JobStatus.FAILED, str(exc)
-            except Exception as exc:  # a bug must not kill the worker; the page shows the message
-                status, error = JobStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-                traceback.print_exc()
-            with self._lock:
-                job.set_status(status, self._clock(), error)
-                if status != JobStatus.DONE:
-                    self._drop_key(job)
-                self._running -= 1
-                self.completed += 1
-                LOG.info("job %s %s (running %d/%d, queued %d)", job.id[:6], status, self._running,
-                         self.limits.max_running_jobs, len(self._queue))
+    table = tables.registered_table(config.dataset)
+    if table is None:
+        raise InputError("the uploaded CSV file is no longer in memory (only the last few uploads are kept); "
+                         "upload it again")
+    return table
 
 
 def _return_memory_to_os() -> None:
-    """Hand freed heap pages back to the OS after jobs are dropped (glibc keeps them otherwise,
-    so a server's memory would only ever grow after a busy lesson)."""
+    """Hand freed heap pages back to the OS after jobs are dropped (glibc keeps them otherwise)."""
     try:
         import ctypes
 

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from actviz import activations, limits
+from actviz import activations, budget, limits
 from actviz.activations import choice as choice_mod
 from actviz.activations import expr
 from actviz.activations.choice import ActivationChoice
@@ -308,6 +308,7 @@ def build_view(state: GradientState, data_dir: str | None = None, count_dead: bo
     choices, errors = choices_from_state(state)
     if not choices:
         raise InputError("choose at least one activation" + (" that works" if errors else ""))
+    budget.check(estimate_view(state, data_dir))  # before the data are loaded or any net is built
     ds = datasets.load(state.dataset_spec(data_dir))
     hidden = models.parse_hidden(state.hidden)
     init = state.init_spec()
@@ -352,8 +353,22 @@ def view_json(view: GradientView) -> str:
     return json.dumps(view.to_json(), allow_nan=False, default=lambda v: None)
 
 
-@memo(maxsize=16, key=lambda state, data_dir=None: (repr(sorted(encode_gradient(state).items())), data_dir))
-def cached_view(state: GradientState, data_dir: str | None = None) -> GradientView:
+def estimate_view(state: GradientState, data_dir: str | None = None) -> budget.Estimate:
+    """Peak memory and work of :func:`build_view` for ``state``, from sizes alone (see actviz.budget)."""
+    choices, _ = choices_from_state(state)
+    hidden = models.parse_hidden(state.hidden)
+    shape = datasets.shape(state.dataset_spec(data_dir))
+    symmetry = state.init in ("zeros", "constant") and bool(hidden)
+    runs = min(len(choices), MAX_SYMMETRY_RUNS) + 1 if symmetry else 0
+    sym_batch = 0 if state.batch_size >= shape.n_train else state.batch_size
+    return budget.diagnostics(shape, hidden, choices, state.batch_size, True, runs, state.sym_steps, sym_batch)
+
+
+@memo(maxsize=16, key=lambda state, data_dir=None, run=None: (repr(sorted(encode_gradient(state).items())), data_dir))
+def cached_view(state: GradientState, data_dir: str | None = None, run=None) -> GradientView:
     """:func:`build_view`, shared across sessions: the same settings give the same numbers (views are
-    never modified after they are built)."""
-    return build_view(state, data_dir)
+    never modified after they are built).  ``run(fn, args, estimate)`` computes it elsewhere (the server
+    runs it in a worker process, cancelled if the tab goes away)."""
+    if run is None:
+        return build_view(state, data_dir)
+    return run(build_view, (state, data_dir), estimate_view(state, data_dir))

@@ -150,10 +150,9 @@ def test_digits_has_no_network_view_but_three_charts(lab):
 
 def test_the_job_survives_a_reload(lab):
     at = start(lab, t_data="moons", t_act=["gelu"], t_hidden="4", t_epochs=3, t_seed=12)
-    token = at.query_params["s"]
-    token = token[-1] if isinstance(token, list) else token
+    token = at.session_state["actviz_token"]  # the browser keeps it in a cookie; AppTest has none
     poll_until_finished(at)
-    again = open_page(PAGE, {"s": token})  # a new session with the same address
+    again = open_page(PAGE, {"s": token})  # a new session of the same browser
     assert_clean(again)
     assert any("GELU" in o for o in again.selectbox(key="t_job_pick").options)
     assert any("Results" in h.value for h in again.subheader)

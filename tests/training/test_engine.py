@@ -197,8 +197,10 @@ def test_two_sessions_jobs_run_concurrently_without_mixing_results():
         solo = Recorder()
         train(cfg, solo)
         shared = mgr.snapshot(job_id, session).runs[0].history
-        strip = lambda rs: [(r.epoch, r.train_loss, r.test_acc) for r in rs]
-        assert strip(shared) == strip(solo.history(0))
+        # The job trained in a worker process, on one thread for so small a net: sums may be added in
+        # another order than here, so losses agree to float precision, not bit for bit.
+        flat = lambda rs: [v for r in rs for v in (r.epoch, r.train_loss, r.test_acc)]
+        assert flat(shared) == pytest.approx(flat(solo.history(0)), rel=1e-5)
     assert mgr.snapshot(a, "bob") is None and mgr.snapshot(b, "alice") is None
     mgr.shutdown()
 

@@ -113,9 +113,23 @@ def test_identical_configurations_cost_one_job_and_everyone_sees_it():
     wait_for(lambda: mgr.snapshot(first, "student7").status == JobStatus.DONE)
     assert runner.calls == 1
     assert mgr.snapshot(first, "student28").watchers == 30
-    # Finished but not yet freed: pressing the preset again still costs nothing.
-    assert mgr.submit(config(), "latecomer") == (first, True)
-    assert runner.calls == 1
+    # Once it has finished, pressing Start on the same setup trains it again (a new run to watch live);
+    # the finished job stays in the list of those who watched it.
+    again, attached = mgr.submit(config(), "latecomer")
+    assert not attached and again != first
+    wait_for(lambda: mgr.snapshot(again, "latecomer").status == JobStatus.DONE)
+    assert runner.calls == 2 and mgr.snapshot(first, "teacher").status == JobStatus.DONE
+    mgr.shutdown()
+
+
+def test_fresh_never_attaches_to_an_identical_running_job():
+    runner = FakeRunner(steps=50, step_s=0.02)
+    mgr, _ = make(runner)
+    first, _ = mgr.submit(config(), "a")
+    second, attached = mgr.submit(config(), "b", fresh=True)
+    assert not attached and second != first
+    wait_for(lambda: mgr.snapshot(second, "b").status == JobStatus.DONE)
+    assert runner.calls == 2
     mgr.shutdown()
 
 

@@ -1,0 +1,215 @@
+"""Where jobs run, behind one small interface the job manager drives.
+
+A backend starts a job and returns an :class:`Execution` — the handle the manager uses to forward the
+engine's commands (pause, resume, step, set_lr, cancel), to make the job take turns (``hold`` /
+``release``: it waits at its next progress report) and to kill it.  Everything the job reports comes
+back as messages to the job's ``on_message`` / ``on_exit`` (see :mod:`.worker` for the messages).
+
+- :class:`ProcessBackend` (the server's default): one worker process per job, forked warm, with a memory
+  ceiling; trained models come back once, as checkpoint files in a spool folder.
+- :class:`ThreadBackend`: jobs in threads of this process with any ``runner(cfg, sink, control)``; for
+  tests with stand-in runners, and the shape a Ray backend follows (``start`` submits a task or actor,
+  messages come back through an actor or queue, ``load_model`` fetches the checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from actviz.cache import memo
+from actviz.errors import InputError
+from actviz.network import checkpoint, models
+from actviz.training import worker
+from actviz.training.pool import WorkerPool
+
+
+class Execution(Protocol):
+    def control(self, command: str, *args: Any) -> None: ...
+    def hold(self) -> None: ...
+    def release(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def warm(self) -> None: ...
+    def start(self, job: Any, payload: dict[str, Any]) -> Execution: ...
+    def load_model(self, ref: Any) -> Any: ...
+    def discard(self, refs: list[Any]) -> None: ...
+    def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate_bytes: int,
+                 interrupt: Callable[[], None] | None, timeout_s: float | None) -> Any: ...
+    def close(self) -> None: ...
+
+
+def spool_dir() -> Path:
+    """Where job workers write trained models: ``$ACTVIZ_STATE_DIR/models`` (a volume in Docker), else a
+    private temporary folder of this server process."""
+    state = os.environ.get("ACTVIZ_STATE_DIR", "").strip()
+    if state:
+        path = Path(state) / "models"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="actviz-models-"))
+
+
+@memo(maxsize=16)
+def _load_checkpoint(path: str) -> Any:
+    """A trained model from its checkpoint file (validated like any upload; cached: pages ask on every rerun)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    loaded = checkpoint.load(data)
+    init = (loaded.config.get("model") or {}).get("init")
+    if isinstance(init, dict):  # the network was built with the default init to receive the weights
+        try:
+            loaded.model.init = models.InitSpec.from_dict(init)
+        except InputError:
+            pass
+    return loaded.model
+
+
+class ProcessBackend:
+    name = "processes"
+
+    def __init__(self, threads: int, task_budget_bytes: int | None, spare: int = 1, task_workers: int = 1):
+        self.pool = WorkerPool(threads=threads, spare=spare, task_workers=task_workers,
+                               task_budget_bytes=task_budget_bytes)
+        self._spool: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def spool(self) -> Path:
+        with self._lock:
+            if self._spool is None:
+                self._spool = spool_dir()
+            return self._spool
+
+    def warm(self) -> None:
+        self.pool.warm()
+
+    def start(self, job: Any, payload: dict[str, Any]) -> Execution:
+        return self.pool.start_job({**payload, "model_dir": str(self.spool)}, job)
+
+    def load_model(self, ref: Any) -> Any:
+        return _load_checkpoint(ref) if isinstance(ref, str) else ref
+
+    def discard(self, refs: list[Any]) -> None:
+        for ref in refs:
+            if isinstance(ref, str):
+                try:
+                    os.unlink(ref)
+                except OSError:
+                    pass
+
+    def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate_bytes: int,
+                 interrupt: Callable[[], None] | None, timeout_s: float | None) -> Any:
+        return self.pool.run_task(fn, args, None, estimate_bytes, interrupt, timeout_s)
+
+    def close(self) -> None:
+        self.pool.close()
+        with self._lock:
+            spool, self._spool = self._spool, None
+        if spool is not None and spool.name.startswith("actviz-models-"):
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+class _ThreadExecution:
+    def __init__(self, control: Any, gate: worker.Gate) -> None:
+        self._control, self.gate = control, gate
+
+    def control(self, command: str, *args: Any) -> None:
+        worker.apply_command(self._control, command, args)
+        if command == "cancel":
+            self.gate.cancelled.set()
+            self.gate.release()
+
+    def hold(self) -> None:
+        self.gate.hold()
+
+    def release(self) -> None:
+        self.gate.release()
+
+    def kill(self) -> None:
+        self.control("cancel")
+
+
+class _GatedSink:
+    """The job as the engine's sink, waiting at the gate while the job is held (time slicing)."""
+
+    def __init__(self, job: Any, gate: worker.Gate) -> None:
+        self._job, self._gate = job, gate
+
+    def run_started(self, run: int) -> None:
+        self._gate.wait()
+        self._job.run_started(run)
+
+    def live_point(self, *args: Any) -> None:
+        self._gate.wait()
+        self._job.live_point(*args)
+
+    def epoch_done(self, *args: Any) -> None:
+        self._job.epoch_done(*args)
+        self._gate.wait()
+
+    def run_finished(self, *args: Any) -> None:
+        self._job.run_finished(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._job, name)
+
+
+class ThreadBackend:
+    """Jobs in threads of this process, with a pluggable runner (tests, or a trusted single-user setup)."""
+
+    name = "threads"
+
+    def __init__(self, runner: Callable[..., Any]):
+        self.runner = runner
+
+    def warm(self) -> None:
+        pass
+
+    def start(self, job: Any, payload: dict[str, Any]) -> Execution:
+        control, gate = worker.make_control(), worker.Gate()
+        execution = _ThreadExecution(control, gate)
+
+        def run() -> None:
+            try:
+                runs = self.runner(payload["config"], _GatedSink(job, gate), control)
+                job.on_message(("done", [getattr(r, "model", None) for r in runs], bool(control.is_set())))
+            except InputError as exc:
+                job.on_message(("failed", str(exc)))
+            except Exception as exc:  # a bug must not kill the server; the page shows the message
+                traceback.print_exc()
+                job.on_message(("failed", f"internal error: {type(exc).__name__}: {exc}"))
+            job.on_exit(None)
+
+        threading.Thread(target=run, name=f"actviz-job-{job.id[:6]}", daemon=True).start()
+        return execution
+
+    def load_model(self, ref: Any) -> Any:
+        return ref
+
+    def discard(self, refs: list[Any]) -> None:
+        pass
+
+    def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate_bytes: int,
+                 interrupt: Callable[[], None] | None, timeout_s: float | None) -> Any:
+        return fn(*args)
+
+    def close(self) -> None:
+        pass
