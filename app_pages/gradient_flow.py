@@ -10,8 +10,8 @@ from actviz.views.gradient_flow import GRADIENT_FLOW
 from actviz.views.lessons import GRADIENT_PRESETS, decode_gradient_link
 from actviz.views.tables import readable
 from ui.gradient_flow import load_widgets, pick_preset, render_sidebar, show_figure
-from ui.text import escape
 from ui.session import in_worker
+from ui.text import escape
 from ui.urlsync import state_from_link, sync_query_params
 
 st.title("Gradient flow")
