@@ -30,8 +30,13 @@ def _warm_workers() -> None:
     import threading
 
     def warm() -> None:
+        import torch
+
         from actviz.training import jobs
 
+        # Training runs in worker processes; what is left here is small (curves, a network view), which
+        # one thread does faster than a pool competing with the workers for two cores.
+        torch.set_num_threads(1)
         jobs.manager().warm()
 
     threading.Thread(target=warm, name="actviz-warm", daemon=True).start()

@@ -38,7 +38,7 @@ from typing import Any
 from actviz import budget as budget_mod
 from actviz import limits as limits_mod
 from actviz.errors import InputError
-from actviz.training import estimates
+from actviz.training import estimates, worker
 from actviz.training.backends import Backend, Execution, ProcessBackend, ThreadBackend
 from actviz.training.config import TrainConfig
 from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus
@@ -370,6 +370,8 @@ class JobManager:
             if job.status != JobStatus.RUNNING or job.id not in self._executions:
                 raise InputError("the job is not training" + (" yet: it waits in the queue"
                                                                if job.status == JobStatus.QUEUED else ""))
+            if not worker.controls_supported():
+                raise InputError(f"this server's training engine cannot {command.replace('_', ' ')} a running job")
             self._executions[job.id].control(command, *args)
             job.note_command(command, args)
         self._wake.set()

@@ -133,6 +133,12 @@ class Job:
             r.progress = 1.0
             self.version += 1
 
+    def weights(self, run: int, layers: list[Any]) -> None:
+        """The run's current weights (per Linear, input to output: (W rows, b)) for the live network view."""
+        with self._lock:
+            self.runs[run].weights = layers
+            self.version += 1
+
     # --- a worker's messages ---------------------------------------------------------------------------
     def on_message(self, message: tuple[Any, ...]) -> None:
         kind, args = message[0], message[1:]

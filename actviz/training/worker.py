@@ -169,6 +169,11 @@ def make_control() -> Any:
     return TrainControl()
 
 
+def controls_supported() -> bool:
+    """Whether the engine offers pause/resume/step/set_lr (its control object), not only cancel."""
+    return hasattr(make_control(), "apply")
+
+
 def apply_command(control: Any, command: str, args: tuple[Any, ...]) -> None:
     if hasattr(control, "apply"):
         control.apply(command, *args)
