@@ -7,7 +7,7 @@ import pytest
 
 from actviz import limits
 from actviz.training import tokens
-from tests.app.helpers import assert_clean, open_page
+from tests.app.helpers import assert_clean, open_page, shown
 
 LAB = "app_pages/training_lab.py"
 FLOW = "app_pages/gradient_flow.py"
@@ -29,7 +29,7 @@ def start(at, **values):
 
 def test_the_lab_refuses_a_job_over_the_memory_budget_naming_the_knob(small_budget):
     at = start(open_page(LAB), t_data="digits", t_act=["relu", "tanh"], t_hidden="2048x4", t_epochs=2)
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert any("Cannot start" in e and "ACTVIZ_MAX_JOB_MEMORY_MB" in e and "smaller network" in e
                for e in errors), errors
     assert not at.get("selectbox") or all(s.key != "t_job_pick" for s in at.selectbox)  # nothing was queued
@@ -37,14 +37,15 @@ def test_the_lab_refuses_a_job_over_the_memory_budget_naming_the_knob(small_budg
 
 def test_the_lab_refuses_a_job_over_the_time_budget_naming_the_knob(small_budget):
     at = start(open_page(LAB), t_data="digits", t_act=["relu", "tanh", "gelu"], t_hidden="512x4", t_epochs=1000)
-    assert any("ACTVIZ_MAX_JOB_MINUTES" in e.value and "fewer epochs" in e.value for e in at.error), \
-        [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
+    assert any("ACTVIZ_MAX_JOB_MINUTES" in e and "fewer epochs" in e for e in errors), errors
 
 
 def test_the_gradient_flow_page_refuses_a_computation_over_budget_naming_the_knob(small_budget):
     at = open_page(FLOW, {"data": "moons", "n": "100000", "batch": "65536", "hidden": "4096x20", "act": "sigmoid"})
     assert_clean(at)
-    assert any("ACTVIZ_MAX_JOB_MEMORY_MB" in e.value for e in at.error), [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
+    assert any("ACTVIZ_MAX_JOB_MEMORY_MB" in e for e in errors), errors
 
 
 def test_a_token_the_server_did_not_issue_is_replaced_never_adopted():
@@ -60,7 +61,15 @@ def test_a_token_the_server_did_not_issue_is_replaced_never_adopted():
     second.run()
     assert not second.get("selectbox") or all(s.key != "t_job_pick" for s in second.selectbox), \
         "the second browser must not see the first one's job"
-    first.button(key=[b.key for b in first.button if b.key.startswith("t_stop_")][0]).click().run()
+    _stop_all(first.session_state["actviz_token"])
+
+
+def _stop_all(token: str) -> None:
+    from actviz.training import jobs
+
+    mgr = jobs.manager()
+    for job in mgr.jobs_for(token):
+        mgr.cancel(job.id, token)
 
 
 def test_a_forged_token_with_a_signature_shape_is_replaced_too():
@@ -79,9 +88,6 @@ def test_every_tab_of_one_browser_shares_one_job_cap():
         start(at, t_data="moons", t_act=["relu"], t_hidden="4", t_epochs=500, t_seed=100 + i)
         assert not at.error, [e.value for e in at.error]
     last = start(tabs[cap], t_data="moons", t_act=["relu"], t_hidden="4", t_epochs=500, t_seed=200)
-    assert any("for all your tabs together" in e.value for e in last.error), [e.value for e in last.error]
-    from actviz.training import jobs
-
-    mgr = jobs.manager()
-    for job in mgr.jobs_for(token):
-        mgr.cancel(job.id, token)
+    errors = [shown(e.value) for e in last.error]
+    assert any("for all your tabs together" in e for e in errors), errors
+    _stop_all(token)
