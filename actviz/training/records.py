@@ -52,9 +52,9 @@ class JobSnapshot:
     error: str | None
     watchers: int
     version: int
-    created_at: float = 0.0                 # wall clock (seconds since the epoch), for "13:52" labels
+    created_at: float | None = None         # wall clock (seconds since the epoch), for "13:52" labels
     paused: bool = False                    # paused by its user (the engine waits at the next batch)
-    lr: float | None = None                 # the learning rate set while training (None: the configured one)
+    lr: float | None = None                 # the learning rate in effect: set while training, else the configured one
     taking_turns: bool = False              # waiting a few seconds while another job has its turn
     estimate: dict[str, Any] = field(default_factory=dict)   # memory_mb, minutes, ... (see budget.Estimate)
     notice: str | None = None               # the last thing the worker said about a command
@@ -234,7 +234,7 @@ class Job:
                 self.id, self.status, self.config, [r.copy() for r in self.runs], queue_position, self.created,
                 self.started, self.finished, self.error, len(self.sessions), self.version,
                 created_at=self.created_at, paused=bool(self.control_state.get("paused", self.user_paused)),
-                lr=self.control_state.get("lr"), taking_turns=self.held and self.status == JobStatus.RUNNING,
+                lr=self.control_state.get("lr") or self.config.lr, taking_turns=self.held and self.status == JobStatus.RUNNING,
                 estimate=self.estimate.to_json(), notice=self.notice)
 
     def set_status(self, status: JobStatus, now: float, error: str | None = None) -> None:
