@@ -234,8 +234,9 @@ class Job:
                 self.id, self.status, self.config, [r.copy() for r in self.runs], queue_position, self.created,
                 self.started, self.finished, self.error, len(self.sessions), self.version,
                 created_at=self.created_at, paused=bool(self.control_state.get("paused", self.user_paused)),
-                lr=self.control_state.get("lr") or self.config.lr, taking_turns=self.held and self.status == JobStatus.RUNNING,
-                estimate=self.estimate.to_json(), notice=self.notice)
+                lr=self.control_state.get("lr") or self.config.lr,
+                taking_turns=self.held and self.status == JobStatus.RUNNING, estimate=self.estimate.to_json(),
+                notice=self.notice)
 
     def set_status(self, status: JobStatus, now: float, error: str | None = None) -> None:
         with self._lock:
