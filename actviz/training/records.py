@@ -133,8 +133,8 @@ class Job:
             r.progress = 1.0
             self.version += 1
 
-    def weights(self, run: int, layers: list[Any]) -> None:
-        """The run's current weights (per Linear, input to output: (W rows, b)) for the live network view."""
+    def publish_weights(self, run: int, layers: list[Any]) -> None:
+        """The engine's latest weights of a small 2-D run (per Linear, input to output) for the network view."""
         with self._lock:
             self.runs[run].weights = layers
             self.version += 1
