@@ -117,7 +117,7 @@ for c in view.choices:
             if formula.derivative_latex:
                 st.latex("f'(x) = " + formula.derivative_latex)
             else:
-                st.caption(f"{formula.note.capitalize()}; the chart's f′ comes from autograd.")
+                st.caption(f"{escape(formula.note.capitalize())}; the chart's f′ comes from autograd.")
         st.code(c.formula(), language=None)
     else:
         st.latex(c.formula())

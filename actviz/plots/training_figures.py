@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from actviz import activations
 from actviz.plots.curve_figures import colour
+from actviz.plots.plaintext import plain
 from actviz.training.config import RunProgress
 
 METRICS = (("train_loss", "Train loss", "loss"), ("test_loss", "Test loss", "loss"),
@@ -221,17 +222,17 @@ def confusion_figure(labels: Sequence[str], matrices: Sequence[Sequence[Sequence
     for label, m in zip(labels, matrices, strict=True):
         a = np.asarray(m, dtype=float)
         acc = float(np.trace(a) / a.sum()) if a.sum() else math.nan
-        titles.append(f"{label}: {acc:.1%} correct")
+        titles.append(f"{plain(label)}: {acc:.1%} correct")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
                         vertical_spacing=0.2 if rows > 1 else 0.1)
-    names = [str(c) for c in class_names]
+    names = [plain(c) for c in class_names]  # a CSV's class names: text, never Plotly's HTML
     k = len(names)
     for i, m in enumerate(matrices):
         a = np.asarray(m, dtype=np.int64)
         fig.add_trace(go.Heatmap(
             z=a, x=names, y=names, colorscale="Blues", showscale=False, zmin=0, texttemplate="%{z}",
             meta={"run": i, "series": "confusion"},
-            hovertemplate="true %{y}, predicted %{x}: %{z} test samples<extra>" + labels[i] + "</extra>"),
+            hovertemplate="true %{y}, predicted %{x}: %{z} test samples<extra>" + plain(labels[i]) + "</extra>"),
             row=i // cols + 1, col=i % cols + 1)
     fig.update_yaxes(autorange="reversed", type="category", title_text="true class", title_standoff=2)
     fig.update_xaxes(type="category", title_text="predicted", title_standoff=2, side="bottom")
