@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.app.helpers import assert_clean, open_page
+from tests.app.helpers import assert_clean, open_page, shown
 from tests.app.test_training_lab import poll_until_finished, start
 from tests.hostile.markdown_oracle import assert_inert
 from tests.hostile.test_checkpoints import CONFIG, with_config
@@ -137,3 +137,25 @@ def test_markdown_inside_a_checkpoint_is_shown_as_text_in_its_table():
     assert_clean(at)
     cells = [assert_inert(v) for v in at.table[0].value["in this file"]]
     assert IMAGE in " ".join(cells) and LINK in " ".join(cells) and "**b** :red[x]" in cells
+
+
+HUGE_HEX = "0x" + "f" * 290 + "*x"
+
+
+@pytest.mark.parametrize("page, query", [
+    ("app_pages/gallery.py", {"custom": "1", "expr": HUGE_HEX, "eparams": ""}),
+    ("app_pages/gradient_flow.py", {"custom": "1", "expr": HUGE_HEX, "eparams": "", "data": "moons",
+                                    "hidden": "4"}),
+])
+def test_a_huge_literal_in_a_link_is_an_error_message_not_an_exception(page, query):
+    at = open_page(page, query)
+    assert_clean(at)
+    assert any("at most" in shown(e.value) for e in at.error), [shown(e.value) for e in at.error]
+
+
+def test_a_huge_literal_in_a_lab_link_is_refused_when_starting():
+    at = open_page(LAB, {"expr": HUGE_HEX, "data": "moons", "hidden": "4", "epochs": "1"})
+    assert_clean(at)
+    at.button(key="t_start").click().run()
+    assert_clean(at)
+    assert any(shown(e.value).startswith("Cannot start") and "at most" in shown(e.value) for e in at.error)
