@@ -7,6 +7,7 @@ import streamlit as st
 from actviz import activations
 from actviz.views import gallery
 from actviz.views.gallery import GALLERY, GalleryState
+from actviz.views.tables import readable
 from actviz.views.urlstate import with_params
 from ui.text import escape
 from ui.urlsync import state_from_link, sync_query_params
@@ -94,13 +95,13 @@ if view.gated:
         st.plotly_chart(g.figure, key=f"gated_{g.choice.name}", config={"displaylogo": False})
 
 st.subheader("Properties")
-st.dataframe(view.table, hide_index=True)
+st.table(readable(view.table))  # HTML: headers and labels wrap, never cut; "—" where empty
 st.caption("Measured numerically over the whole real line (x in [-1000, 1000]). Saturating: "
            "f′(x) → 0 as x → +∞ (right) or −∞ (left). Smoothness C0: continuous with a corner; "
            "C1: continuous slope; C2+: at least twice continuously differentiable.")
 if view.costs is not None and not view.costs.empty:
     st.subheader("Cost: time and memory")
-    st.dataframe(view.costs, hide_index=True)
+    st.table(readable(view.costs))
     st.caption(gallery.COST_METHOD)
 
 st.download_button("Download plotted curves (CSV)", gallery.curves_csv(view.curves),

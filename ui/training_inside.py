@@ -93,7 +93,7 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
                         key="t_inside_hist", config={"displaylogo": False})
         st.plotly_chart(network_figures.neuron_figure(view.reports, view.hidden_names, view.dead),
                         key="t_inside_dead", config={"displaylogo": False})
-        st.dataframe(view.table, hide_index=True)
+        st.table(readable(view.table))  # "—" where a run has no value (a note, a learned parameter)
         st.caption("Histograms: outputs of each hidden layer for 512 training samples. Dead units output "
                    "exactly 0 for every training sample (the UvA Deep Learning tutorial 3's definition).")
 

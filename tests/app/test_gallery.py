@@ -139,7 +139,7 @@ def test_custom_formula_is_plotted_differentiated_and_tabled_like_a_builtin():
     s = 1 / (1 + np.exp(-2 * x))
     np.testing.assert_allclose(y, x * s, atol=1e-12)
     np.testing.assert_allclose(dy, s + 2 * x * s * (1 - s), atol=1e-10)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     row = table[table["activation"].str.contains("sigmoid")].iloc[0]
     assert row["monotonic"] == "no" and row["saturating"] == "left"
     at.text_input(key="g_expr").input("x.__class__").run()
@@ -150,7 +150,7 @@ def test_custom_formula_is_plotted_differentiated_and_tabled_like_a_builtin():
 
 def test_properties_table_matches_the_selection():
     at = open_page(GALLERY, {"act": "sigmoid,relu"})
-    table = at.dataframe[0].value.set_index("activation")
+    table = at.table[0].value.set_index("activation")
     assert list(table.index) == ["Sigmoid", "ReLU"]
     assert table.loc["Sigmoid", "saturating"] == "both"
     assert float(table.loc["Sigmoid", "max |f′|"]) == pytest.approx(0.25)

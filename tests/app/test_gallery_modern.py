@@ -29,7 +29,7 @@ def test_gated_units_are_drawn_as_surfaces_beside_their_slice():
     a, b, z = np.asarray(surface["x"]), np.asarray(surface["y"]), np.asarray(surface["z"])
     np.testing.assert_allclose(z, expit(a)[None, :] * b[:, None], rtol=1e-12)  # rows are b
     assert any("Gated units" in h.value for h in at.subheader)
-    labels = list(at.dataframe[0].value["activation"])
+    labels = list(at.table[0].value["activation"])
     assert "SwiGLU (slice b = 1)" in labels and "GLU (slice b = 1)" in labels
 
 
@@ -96,7 +96,7 @@ def test_the_cost_table_is_measured_and_says_how():
     at = open_page(GALLERY, {"act": "relu,gelu,swiglu"})
     assert_clean(at)
     assert any(h.value.startswith("Cost") for h in at.subheader)
-    table = at.dataframe[1].value.set_index("activation")
+    table = at.table[1].value.set_index("activation")
     assert list(table.index) == ["ReLU", "GELU", "SwiGLU"]
     assert list(table.columns) == ["forward vs ReLU", "forward+backward vs ReLU", "peak memory, bytes/element",
                                    "forward, ns/element", "forward+backward, ns/element"]

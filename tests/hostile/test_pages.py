@@ -125,7 +125,7 @@ def test_inside_the_trained_models_of_a_job_with_a_diverged_run():
     notes = [c.value for c in at.caption if "is not shown" in c.value]
     assert len(notes) == 1 and "diverged" in notes[0]
     assert any(c.value.startswith("Histograms") for c in at.caption)  # the ReLU net is still shown
-    table = at.dataframe[-1].value
+    table = at.table[-1].value  # the inside-the-model table (an st.table: full labels, "—" where empty)
     assert json.loads(table.to_json(orient="records"))[1]["note"].startswith("not shown")
 
 
