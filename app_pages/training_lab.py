@@ -20,10 +20,7 @@ manager = job_manager()
 token = session_token()
 form = render_setup()  # None when the sidebar failed: its message is there, the jobs below still show
 has_jobs = bool(manager.jobs_for(token))
-if not has_jobs:
-    st.caption("Train the same network with different activations from the same initial weights and watch them "
-               "learn side by side. The address holds the setup: copy it to share the lesson (your jobs stay yours; "
-               "they survive a reload of this page).")
+intro = st.empty()  # filled only while there is no job (after Start the live panel needs the room)
 
 note = preset_note(form) if form else None
 if note:
@@ -43,6 +40,10 @@ if start_col.button("Start training", type="primary", key="t_start", width="stre
         st.error(f"Cannot start: {escape(exc)}")
 with pick_col:
     job = job_picker(manager, token)
+if job is None:
+    intro.caption("Train the same network with different activations from the same initial weights and watch "
+                  "them learn side by side. The address holds the setup: copy it to share the lesson (your jobs "
+                  "stay yours; they survive a reload of this page).")
 if form is None:
     st.caption("Fix the settings in the sidebar to start a job.")
 elif job is None or not same_setup(form, job.config):

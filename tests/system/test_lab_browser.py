@@ -179,3 +179,110 @@ def test_the_network_view_changes_while_a_job_trains(projector, app_url):
     assert on_screen(image.first.bounding_box())
     no_exceptions(page)
     page.get_by_role("button", name="Stop").click()
+
+
+LONG = "hidden=16,16&act=relu,tanh&epochs=1000&batch=8&seed={seed}"
+
+
+def status_line(page) -> str:
+    return page.locator("[data-testid=stMarkdownContainer]").filter(has_text=" · epoch ").first.inner_text()
+
+
+def epoch_now(page) -> int:
+    import re
+
+    return int(re.search(r"epoch (\d+)/", status_line(page)).group(1))
+
+
+def control(page, name: str):
+    return page.locator(f'[class*="st-key-t_ctl_{name}_"] button').first
+
+
+def start_long(page, app_url: str, seed: int) -> None:
+    page.goto(f"{app_url}/training-lab?{LONG.format(seed=seed)}")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    control(page, "pause").wait_for(timeout=120_000)
+    page.wait_for_function("() => /epoch [1-9]\\d*\\//.test(document.body.innerText)", timeout=60_000)
+
+
+def test_pause_resume_and_step(projector, app_url):
+    page = projector
+    start_long(page, app_url, seed=101)
+    control(page, "pause").click()
+    control(page, "resume").wait_for(timeout=30_000)
+    assert status_line(page).startswith("Paused")
+    page.wait_for_timeout(1500)
+    held = epoch_now(page)
+    page.wait_for_timeout(2000)
+    assert epoch_now(page) == held, "a paused job does not train"
+    control(page, "step").click()
+    page.wait_for_function(f"() => document.body.innerText.includes('epoch {held + 1}/')", timeout=30_000)
+    page.wait_for_timeout(2500)
+    assert epoch_now(page) == held + 1, "Step trains exactly one epoch, then waits"
+    if not control(page, "resume").is_visible():  # the page may still say Training after a step: pause it first
+        control(page, "pause").click()
+        control(page, "resume").wait_for(timeout=30_000)
+    control(page, "resume").click()
+    page.wait_for_function(f"() => /epoch (\\d+)\\//.exec(document.body.innerText)[1] > {held + 2}", timeout=60_000)
+    assert status_line(page).startswith("Training")
+    control(page, "stop").click()
+    page.get_by_role("button", name="Run again").first.wait_for(timeout=60_000)
+    no_exceptions(page)
+
+
+def test_the_learning_rate_changes_while_the_job_trains(projector, app_url):
+    page = projector
+    start_long(page, app_url, seed=102)
+    field = page.locator('[class*="st-key-t_ctl_lr_"] input').first
+    field.fill("0.05")
+    field.press("Enter")
+    page.wait_for_function("() => document.body.innerText.includes('· lr 0.05')", timeout=30_000)
+    control(page, "stop").click()
+    no_exceptions(page)
+
+
+def test_reset_and_run_again_start_new_jobs_and_the_picker_follows(projector, app_url):
+    page = projector
+    start_long(page, app_url, seed=103)
+    picked = "() => document.querySelector('.st-key-t_job_pick input').value"
+    page.wait_for_function("() => /epoch ([3-9]|\\d\\d+)\\//.test(document.body.innerText)", timeout=60_000)
+    control(page, "reset").click()
+    page.wait_for_function(f"() => ({picked})().startsWith('#2 · ')", timeout=30_000)  # a new job, shown at once
+    control(page, "stop").click()
+    page.get_by_role("button", name="Run again").first.click()
+    page.wait_for_function(f"() => ({picked})().startsWith('#3 · ')", timeout=30_000)
+    control(page, "pause").wait_for(timeout=60_000)
+    page.locator(".st-key-t_job_pick").click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=10_000)
+    assert options.count() == 3  # the stopped jobs stay in the list
+    page.keyboard.press("Escape")
+    control(page, "stop").click()
+    no_exceptions(page)
+
+
+def test_a_copied_address_gives_a_fresh_browser_the_form_and_none_of_the_jobs(chromium, app_url):
+    teacher = chromium.new_context(viewport=PROJECTOR).new_page()
+    teacher.goto(f"{app_url}/training-lab?hidden=6,3&lr=0.05&act=tanh,elu&epochs=3&seed=104")
+    wait_for_app(teacher)
+    teacher.get_by_role("button", name="Start training").click()
+    teacher.get_by_role("heading", name="Results").wait_for(timeout=120_000)
+    address = teacher.url
+    assert "s=" not in address.split("?", 1)[-1].split("&")[0] and "&s=" not in address
+    teacher.reload()
+    wait_for_app(teacher)
+    teacher.locator(".st-key-t_job_pick").wait_for(timeout=30_000)  # a reload keeps the teacher's jobs
+
+    student = chromium.new_context(viewport=PROJECTOR).new_page()
+    student.goto(address)
+    wait_for_app(student)
+    student.locator(".st-key-t_hidden input").wait_for(timeout=30_000)
+    assert student.locator(".st-key-t_hidden input").input_value() == "6,3"
+    assert float(student.locator(".st-key-t_lr input").input_value()) == pytest.approx(0.05)
+    chosen = student.locator(".st-key-t_act").inner_text()
+    assert "Tanh" in chosen and "ELU" in chosen
+    assert student.locator(".st-key-t_job_pick").count() == 0
+    assert student.get_by_text("No training jobs yet").count() == 1
+    teacher.context.close()
+    student.context.close()
