@@ -50,9 +50,11 @@ def schedule() -> None:
     chosen = st.selectbox("Learning-rate schedule", schedule_mod.SCHEDULES, key=key("schedule"),
                           format_func=schedule_mod.LABELS.get)
     c1, c2 = st.columns(2)
-    c1.number_input("Warm-up epochs", 0, limits.MAX_EPOCHS - 1, key=key("warmup"))
+    c1.number_input("Warm-up", 0, limits.MAX_EPOCHS - 1, key=key("warmup"),
+                    help="How many epochs the learning rate rises linearly to its value at the start.")
     if chosen == "step":
-        c2.number_input("Every (epochs)", 1, limits.MAX_EPOCHS, key=key("lr_step"))
+        c2.number_input("Step interval", 1, limits.MAX_EPOCHS, key=key("lr_step"),
+                        help="Every this many epochs the learning rate is multiplied by the factor below.")
         st.number_input("Multiply by", *limits.LR_GAMMA_RANGE, format="%.3g", key=key("lr_gamma"))
 
 

@@ -85,21 +85,21 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
 # Traces arrive as typed arrays ({dtype, bdata}); plotly.js decodes them into _fullData, whose
 # _length is the number of points drawn.
 POINTS_JS = f"""() => {{
-    const plot = document.querySelector('{PLOT}');
+    const plot = document.querySelector('.st-key-t_chart_train_loss {PLOT}');
     return plot && plot._fullData ? plot._fullData.reduce((n, t) => n + (t._length || 0), 0) : 0; }}"""
 
 
 def _points(page) -> int:
-    """Data points in the train-loss chart (the first Plotly chart of the training lab)."""
+    """Data points in the training lab's train-loss chart."""
     return page.evaluate(POINTS_JS)
 
 
 def test_training_lab_charts_grow_live_and_results_appear(page, app_url):
     page.goto(f"{app_url}/training-lab")
     wait_for_app(page)
-    # Long enough that the chart is seen growing on a fast machine too (40 epochs take about 2 s).
-    epochs = page.get_by_label("Epochs")
-    epochs.fill("120")
+    # Long enough that the chart is seen growing on a fast machine too (40 epochs take well under 2 s).
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("400")
     epochs.press("Enter")
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
@@ -108,7 +108,7 @@ def test_training_lab_charts_grow_live_and_results_appear(page, app_url):
     page.wait_for_function(f"(n) => ({POINTS_JS})() > n", arg=first, timeout=60_000)
     assert _points(page) > first, "the chart grew while the job was running"
     page.get_by_role("heading", name="Results").wait_for(timeout=120_000)
-    table = page.locator('[data-testid="stDataFrame"]').first
+    table = page.locator('[data-testid="stTable"]').first
     table.wait_for(timeout=30_000)
     no_exceptions(page)
     ARTIFACTS.mkdir(exist_ok=True)

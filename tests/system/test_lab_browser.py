@@ -160,7 +160,7 @@ def test_the_network_view_changes_while_a_job_trains(projector, app_url):
     """The live view is one image per refresh; while the job trains it is replaced by new pictures of the
     weights as they change (the rate is the benchmark's business: it depends on the machine's load)."""
     page = projector
-    page.goto(f"{app_url}/training-lab?hidden=6,4&act=relu,tanh&epochs=400&lr=0.01&seed=2")
+    page.goto(f"{app_url}/training-lab?{LONG.format(seed=2)}")
     wait_for_app(page)
     page.get_by_role("button", name="Start training").click()
     image = page.locator('[data-testid="stImage"] img')
@@ -178,7 +178,7 @@ def test_the_network_view_changes_while_a_job_trains(projector, app_url):
     assert len(seen) >= 4, f"only {len(seen)} different pictures while training"
     assert on_screen(image.first.bounding_box())
     no_exceptions(page)
-    page.get_by_role("button", name="Stop").click()
+    control(page, "stop").click()
 
 
 LONG = "hidden=16,16&act=relu,tanh&epochs=1000&batch=8&seed={seed}"
