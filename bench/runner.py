@@ -42,6 +42,8 @@ SECTIONS: dict[str, str] = {
     "gradient_diagnostics": "bench.diagnostics:bench_diagnostics",
     "dead_neurons": "bench.diagnostics:bench_dead_neurons",
     "classroom": "script:bench/classroom.py",
+    "fair_start": "script:bench/fair_start.py",
+    "first_live_point": "script:bench/first_live_point.py",
 }
 ROOT = Path(__file__).resolve().parent.parent
 

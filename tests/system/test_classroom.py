@@ -35,9 +35,10 @@ def test_thirty_students_share_the_server_fairly_and_nothing_leaks(chromium):
     assert not report["errors"], report["errors"][:5]
     assert report["finished"] == 30 and report["results_shown"] == 30, "every student saw their results"
     jobs = report["jobs"]
-    # Fifteen students pressed the same preset: one job.  The other fifteen each changed the seed.
-    assert jobs["queued"] == report["distinct_configs"] == 16
-    assert jobs["done"] == 16 and jobs["failed"] == 0
+    # Fifteen students pressed the same preset: those who pressed while it was queued or training watched
+    # that one job (a job that has finished trains anew on Start).  The other fifteen each changed the seed.
+    assert report["distinct_configs"] == 16 <= jobs["queued"] < 30
+    assert jobs["done"] == jobs["queued"] and jobs["failed"] == 0
     assert 1 <= jobs["max_running"] <= jobs["limit"], "never more jobs at once than the limit"
     assert report["saw_queue"] >= 1, "students whose job waited saw their place in the queue"
     assert report["threads_after"] <= report["threads_before"] + 2, "worker and session threads were freed"
