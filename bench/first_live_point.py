@@ -11,8 +11,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from live_pages import app_and_browser, new_page, open_lab, set_field, start_and_wait_first_point
 from common import cli, emit
+from live_pages import app_and_browser, new_page, open_lab, set_field, start_and_wait_first_point
 
 
 def main() -> None:

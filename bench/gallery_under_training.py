@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import statistics
 
-from live_pages import app_and_browser, new_page, open_gallery, open_lab, points, slider_to_chart
 from common import cli, emit
+from live_pages import app_and_browser, new_page, open_gallery, open_lab, points, slider_to_chart
 
 
 def main() -> None:
