@@ -123,6 +123,9 @@ class JobManager:
                      budget_mod.human_bytes(estimate.memory_bytes), budget_mod.human_minutes(estimate.minutes),
                      len(self._queue), job.key[:300])
             self._ensure_scheduler()
+            # A free worker starts it now, so the page that pressed Start already sees it training.
+            if len(self._turns()) < self.limits.max_running_jobs:
+                self._schedule()
         self._wake.set()
         return job.id, False
 
@@ -346,8 +349,10 @@ class JobManager:
             if status != JobStatus.DONE:
                 self._drop_key(job)
             self.completed += 1
-            LOG.info("job %s %s (running %d/%d, queued %d)%s", job.id[:6], status.value, len(self._turns()),
-                     self.limits.max_running_jobs, len(self._queue), f": {error}" if error else "")
+            first = f"; first live point {1e3 * job.first_progress_s:.0f} ms after submit" \
+                if job.first_progress_s is not None else ""
+            LOG.info("job %s %s (running %d/%d, queued %d)%s%s", job.id[:6], status.value, len(self._turns()),
+                     self.limits.max_running_jobs, len(self._queue), first, f": {error}" if error else "")
         self._wake.set()
 
     def _stop(self, job: Job, reason: str | None) -> None:

@@ -89,6 +89,8 @@ class Job:
         self.control_state: dict[str, Any] = {}
         self.notice: str | None = None
         self.ceiling: int | None = None
+        self.submitted_at = time.monotonic()
+        self.first_progress_s: float | None = None   # seconds from submit to the first live point (ops log)
         # Scheduling (the manager's lock).
         self.held = False
         self.user_paused = False
@@ -109,6 +111,7 @@ class Job:
 
     def live_point(self, run: int, epoch_float: float, train_loss: float, progress: float) -> None:
         with self._lock:
+            self._first_progress()
             r = self.runs[run]
             r.live.append((epoch_float, train_loss))
             r.progress = progress
@@ -117,6 +120,7 @@ class Job:
     def epoch_done(self, run: int, record: EpochRecord, layer_grad_norms: list[float],
                    boundary: list[list[float]] | None) -> None:
         with self._lock:
+            self._first_progress()
             r = self.runs[run]
             r.history.append(record)
             r.live.append((float(record.epoch), record.train_loss))
@@ -125,6 +129,10 @@ class Job:
                 r.boundary = boundary
             r.progress = record.epoch / self.config.epochs
             self.version += 1
+
+    def _first_progress(self) -> None:
+        if self.first_progress_s is None:
+            self.first_progress_s = time.monotonic() - self.submitted_at
 
     def run_finished(self, run: int, status: RunStatus | str, message: str, summary: dict[str, Any]) -> None:
         with self._lock:
