@@ -213,3 +213,51 @@ class ThreadBackend:
 
     def close(self) -> None:
         pass
+
+
+class PendingExecution:
+    """The execution of a job whose worker is being started: commands wait here and are replayed on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._target: Execution | None = None
+        self._calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def attach(self, target: Execution) -> None:
+        with self._lock:
+            self._target, calls, self._calls = target, self._calls, []
+        for name, args in calls:
+            getattr(target, name)(*args)
+
+    def _call(self, name: str, *args: Any) -> None:
+        with self._lock:
+            if self._target is None:
+                self._calls.append((name, args))
+                return
+            target = self._target
+        getattr(target, name)(*args)
+
+    def control(self, command: str, *args: Any) -> None:
+        self._call("control", command, *args)
+
+    def hold(self) -> None:
+        self._call("hold")
+
+    def release(self) -> None:
+        self._call("release")
+
+    def kill(self) -> None:
+        self._call("kill")
+
+
+def csv_table(config: Any) -> Any:
+    """The parsed CSV table a job trains on, handed to its worker (None for other datasets)."""
+    if config.dataset.name != "csv":
+        return None
+    from actviz.data import tables
+
+    table = tables.registered_table(config.dataset)
+    if table is None:
+        raise InputError("the uploaded CSV file is no longer in memory (only the last few uploads are kept); "
+                         "upload it again")
+    return table

@@ -39,7 +39,14 @@ from actviz import budget as budget_mod
 from actviz import limits as limits_mod
 from actviz.errors import InputError
 from actviz.training import estimates, worker
-from actviz.training.backends import Backend, Execution, ProcessBackend, ThreadBackend
+from actviz.training.backends import (
+    Backend,
+    Execution,
+    PendingExecution,
+    ProcessBackend,
+    ThreadBackend,
+    csv_table,
+)
 from actviz.training.config import TrainConfig
 from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus
 
@@ -64,6 +71,9 @@ class JobManager:
                 threads, budget_mod.Budget.current().memory_bytes)
         self.backend = backend
         self._estimator = estimator or (lambda cfg: estimates.training(cfg, threads))
+        # What all live jobs' estimates together may use: the memory left beside the web process.
+        self._memory_pool_mb = max(self.limits.max_job_memory_mb,
+                                   limits_mod.available_memory_mb() - limits_mod.WEB_RESERVE_MB)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._by_key: dict[str, str] = {}
@@ -123,9 +133,9 @@ class JobManager:
                      budget_mod.human_bytes(estimate.memory_bytes), budget_mod.human_minutes(estimate.minutes),
                      len(self._queue), job.key[:300])
             self._ensure_scheduler()
-            # A free worker starts it now, so the page that pressed Start already sees it training.
-            if len(self._turns()) < self.limits.max_running_jobs:
-                self._schedule()
+            free = len(self._turns()) < self.limits.max_running_jobs
+        if free:  # a free worker starts it now, so the page that pressed Start already sees it training
+            self._schedule()
         self._wake.set()
         return job.id, False
 
@@ -278,12 +288,15 @@ class JobManager:
         return min(candidates, key=lambda j: (j.ran_s, j.created))
 
     def _memory_free(self, job: Job) -> bool:
-        pool = max(self.limits.max_job_memory_mb, limits_mod.available_memory_mb() - limits_mod.WEB_RESERVE_MB)
+        pool = self._memory_pool_mb
         used = sum(j.estimate.memory_bytes for j in self._live())
         return not self._live() or used + job.estimate.memory_bytes <= pool * budget_mod.MB
 
     def _schedule(self) -> None:
+        """One round: stop overruns, fill free workers, give waiting jobs their turn.  Decisions are made
+        under the lock; starting worker processes (which may wait for the forkserver) happens after it."""
         now = self._clock()
+        starts: list[tuple[Job, dict[str, Any], PendingExecution]] = []
         with self._lock:
             for job in self._live():
                 job.account(now)
@@ -312,33 +325,52 @@ class JobManager:
                     nxt.set_held(False, now)
                     self._executions[nxt.id].release()
                 else:
-                    self._start(nxt, now)
+                    started = self._start(nxt, now)
+                    if started is not None:
+                        starts.append(started)
                 slots -= 1
                 waiting.remove(nxt)
                 if slots <= 0 and not waiting:
                     break
             self.peak_running = max(self.peak_running, len(self._turns()))
+        for job, payload, pending in starts:
+            self._launch(job, payload, pending)
 
     def _can_start(self, job: Job) -> bool:
         """A worker process for one more job: within the process cap and the memory all live jobs share."""
         return len(self._live()) < MAX_LIVE_PER_SLOT * self.limits.max_running_jobs + 8 and self._memory_free(job)
 
-    def _start(self, job: Job, now: float) -> None:
+    def _start(self, job: Job, now: float) -> tuple[Job, dict[str, Any], PendingExecution] | None:
+        """Mark ``job`` running (under the lock); the worker is started by :meth:`_launch` after it."""
         self._queue.remove(job.id)
+        try:
+            table = csv_table(job.config)
+        except InputError as exc:
+            job.set_status(JobStatus.FAILED, now, str(exc))
+            self._drop_key(job)
+            return None
         job.on_done = self._finished
         job.set_status(JobStatus.RUNNING, now)
         payload = {"job_id": job.id, "config": job.config, "estimate_bytes": job.estimate.memory_bytes,
                    "threads": job.estimate.threads(self._threads),
-                   "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": _csv_table(job.config)}
-        try:
-            self._executions[job.id] = self.backend.start(job, payload)
-        except Exception as exc:  # no worker could be started: the job fails, the server stays up
-            LOG.exception("could not start job %s", job.id[:6])
-            job.set_status(JobStatus.FAILED, now, f"could not start a worker: {exc}")
-            self._drop_key(job)
-            return
+                   "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": table}
+        pending = PendingExecution()
+        self._executions[job.id] = pending
         LOG.info("job %s started (running %d/%d, queued %d)", job.id[:6], len(self._turns()),
                  self.limits.max_running_jobs, len(self._queue))
+        return job, payload, pending
+
+    def _launch(self, job: Job, payload: dict[str, Any], pending: PendingExecution) -> None:
+        try:
+            execution = self.backend.start(job, payload)
+        except Exception as exc:  # no worker could be started: the job fails, the server stays up
+            LOG.exception("could not start job %s", job.id[:6])
+            job.on_exit(f"could not start a worker: {exc}")
+            return
+        with self._lock:
+            if self._executions.get(job.id) is pending:
+                self._executions[job.id] = execution
+        pending.attach(execution)
 
     def _finished(self, job: Job, status: JobStatus, error: str | None, models: list[Any]) -> None:
         """Called by the job when its backend reported the end (from the backend's thread)."""
@@ -428,18 +460,6 @@ class JobManager:
         self._jobs.pop(job.id, None)
         self.backend.discard(job.models)
         job.models = []
-
-
-def _csv_table(config: TrainConfig) -> Any:
-    if config.dataset.name != "csv":
-        return None
-    from actviz.data import tables
-
-    table = tables.registered_table(config.dataset)
-    if table is None:
-        raise InputError("the uploaded CSV file is no longer in memory (only the last few uploads are kept); "
-                         "upload it again")
-    return table
 
 
 def _return_memory_to_os() -> None:
