@@ -54,7 +54,8 @@ __all__ = ["FINISHED", "Job", "JobManager", "JobSnapshot", "JobStatus", "manager
 
 LOG = logging.getLogger("actviz.jobs")
 COMMANDS = ("pause", "resume", "step", "set_lr")
-OVERRUN_FACTOR = 2.0      # a job still running after this many times its estimated time (and a minute) is stopped
+OVERRUN_FACTOR = 3.0      # a job that computed this many times its estimate (and OVERRUN_GRACE_S) is stopped
+OVERRUN_GRACE_S = 60.0
 TICK_S = 0.2
 MAX_LIVE_PER_SLOT = 4     # worker processes alive (running, taking a break or paused) per running slot, + 8
 
@@ -300,10 +301,7 @@ class JobManager:
         with self._lock:
             for job in self._live():
                 job.account(now)
-                limit = OVERRUN_FACTOR * job.estimate.seconds + 60.0
-                if job.ran_s > limit and not job.stopping:
-                    self._stop(job, f"stopped after {budget_mod.human_minutes(job.ran_s / 60)} of computing, "
-                                    f"far beyond its estimate of {budget_mod.human_minutes(job.estimate.minutes)}")
+                self._check_overrun(job)
             slots = self.limits.max_running_jobs - len(self._turns())
             waiting = self._waiting()
             while waiting:
@@ -335,6 +333,20 @@ class JobManager:
             self.peak_running = max(self.peak_running, len(self._turns()))
         for job, payload, pending in starts:
             self._launch(job, payload, pending)
+
+    def _check_overrun(self, job: Job) -> None:
+        """Stop a job that computed far beyond its estimate: CPU time when the backend measures it (a busy
+        machine slows the wall clock, not the work), else the time it had its turn."""
+        if job.stopping:
+            return
+        threads = job.estimate.threads(self._threads)
+        cpu = getattr(self._executions.get(job.id), "cpu_seconds", None)
+        used = cpu() if callable(cpu) else None
+        spent = used / threads if used is not None else job.ran_s
+        if spent > OVERRUN_FACTOR * job.estimate.seconds + OVERRUN_GRACE_S:
+            self._stop(job, f"stopped after {budget_mod.human_minutes(spent / 60)} of computing, far beyond its "
+                            f"estimate of {budget_mod.human_minutes(job.estimate.minutes)} (ACTVIZ_MAX_JOB_MINUTES "
+                            "bounds the estimate)")
 
     def _can_start(self, job: Job) -> bool:
         """A worker process for one more job: within the process cap and the memory all live jobs share."""

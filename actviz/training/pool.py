@@ -122,6 +122,10 @@ class JobProcess:
     def kill(self) -> None:
         self._worker.kill()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the worker has used (user + system, all its threads), or None once it has gone."""
+        return _cpu_seconds(self._worker.process.pid)
+
 
 @dataclass
 class _Task:
@@ -389,6 +393,17 @@ def _died(w: Worker) -> str:
     if code is not None and code < 0 and -code in OOM_SIGNALS:
         return worker.oom_message(w.estimate_bytes, w.budget_bytes)
     return f"the worker process ended unexpectedly (exit code {code}); the server and other jobs are fine"
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _rss(pid: int | None) -> int:

@@ -225,3 +225,16 @@ def test_a_gradient_flow_computation_over_budget_is_refused_naming_the_knob(make
                             selected=["sigmoid"])
     with pytest.raises(budget.BudgetError, match="ACTVIZ_MAX_JOB_MEMORY_MB"):
         mgr.run_task(gf.build_view, (huge, None), gf.estimate_view(huge))
+
+
+def test_a_job_computing_far_beyond_its_estimate_is_stopped(make, monkeypatch):
+    from actviz.training import jobs
+
+    monkeypatch.setattr(jobs, "OVERRUN_GRACE_S", 0.5)
+    tiny = budget.Estimate("this training job", {"all": 2**20}, 1e6, 0.01)  # it claims 10 ms of computing
+    mgr = make(estimator=lambda cfg: tiny)
+    job_id, _ = mgr.submit(config(epochs=1000, acts=("relu",), hidden=(64, 64)), "alice")
+    wait_for(lambda: mgr.snapshot(job_id, "alice").status.finished, timeout=30, what="the stop")
+    snap = mgr.snapshot(job_id, "alice")
+    assert snap.status == JobStatus.CANCELLED and "far beyond its estimate" in snap.error
+    assert snap.runs[0].history  # what it learned so far is kept
