@@ -4,6 +4,7 @@ network view), laid out for a projector: at 1280×720 the live charts are on scr
 from __future__ import annotations
 
 import html
+import json
 import time
 
 import streamlit as st
@@ -39,7 +40,30 @@ def job_picker(manager: JobManager, token: str) -> JobSnapshot | None:
     chosen = st.session_state.t_job_pick
     st.selectbox("Your jobs", ids, key="t_job_pick", format_func=lambda i: labels[i][0],
                  label_visibility="collapsed", help=labels[chosen][1])
+    _whole_on_hover({short: whole for short, whole in labels.values()})
     return next(j for j in mine if j.id == st.session_state.t_job_pick)
+
+
+def _whole_on_hover(whole: dict[str, str]) -> None:
+    """Hovering the picker, or one of its options, shows the whole label of a job whose label was cut:
+    a small script sets their ``title`` (labels are JSON with '<' escaped, so no text can end the script)."""
+    data = json.dumps(whole).replace("<", "\\u003c")
+    st.html(f"""<script>(() => {{
+      window.__avWhole = {data};
+      const apply = () => {{
+        const w = window.__avWhole || {{}};
+        const box = document.querySelector('.st-key-t_job_pick');
+        const input = box && box.querySelector('input');
+        if (box && input) box.title = w[input.value] || input.value;
+        document.querySelectorAll('[role="option"]').forEach(o => {{
+          const t = o.innerText.trim(); if (w[t]) o.title = w[t]; }});
+      }};
+      apply();
+      if (!window.__avWholeObserver) {{
+        window.__avWholeObserver = new MutationObserver(apply);
+        window.__avWholeObserver.observe(document.body, {{childList: true, subtree: true}});
+      }}
+    }})();</script>""", unsafe_allow_javascript=True)
 
 
 def poll_interval(job: JobSnapshot) -> float | None:

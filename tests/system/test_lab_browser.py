@@ -286,3 +286,26 @@ def test_a_copied_address_gives_a_fresh_browser_the_form_and_none_of_the_jobs(ch
     assert student.get_by_text("No training jobs yet").count() == 1
     teacher.context.close()
     student.context.close()
+
+
+def test_a_cut_job_label_is_whole_on_hover(projector, app_url):
+    page = projector
+    page.goto(f"{app_url}/training-lab?act=relu,sigmoid,tanh,gelu,swish,mish,elu,selu&hidden=3&epochs=2&seed=105")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Results").wait_for(timeout=120_000)
+    box = page.locator(".st-key-t_job_pick")
+    shown = box.locator("input").input_value()
+    assert shown.startswith("#1 · ") and shown.endswith("…")
+    page.wait_for_function("() => (document.querySelector('.st-key-t_job_pick').title || '').includes('SELU')",
+                           timeout=10_000)
+    whole = box.get_attribute("title")
+    assert whole.startswith(shown[:-1]) and whole.endswith("ELU, SELU")
+    box.click()
+    option = page.get_by_role("option").first
+    option.wait_for(timeout=10_000)
+    page.wait_for_function("() => { const o = document.querySelector('[role=option]'); return o && o.title; }",
+                           timeout=10_000)
+    assert option.get_attribute("title") == whole
+    page.keyboard.press("Escape")
+    no_exceptions(page)
