@@ -330,7 +330,7 @@ def evaluate_guarded(choice: ActivationChoice, fn, x: Tensor, keep_inf: bool = F
 
 def saturated_intervals(x: np.ndarray, dy: np.ndarray, eps: float) -> list[tuple[float, float]]:
     """The saturated zones the gallery shades: where |f'| < eps holds all the way out to an edge of the
-    range (the seeds' definition: f' -> 0 as x -> -inf or +inf).  A place where f' merely crosses 0 (GELU
+    range (the usual definition of saturation: f' -> 0 as x -> -inf or +inf).  A place where f' merely crosses 0 (GELU
     near x = -0.75) or dips below eps inside the range (Tanhshrink at 0) is not saturation.
 
     At most two intervals: from the left edge, and to the right edge (one, if |f'| < eps everywhere).

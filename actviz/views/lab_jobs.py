@@ -121,7 +121,7 @@ def run_line(r: RunProgress, epochs: int) -> str:
 def chips(job: JobSnapshot) -> list[tuple[int, str, float, str, str]]:
     """The race strip: (colour index, text, bar fraction, status, hover) per run — or, when each activation
     trains from several seeds, per activation: its mean score ± std over the seeds that finished (else over
-    the latest epochs), the bar at its seeds' mean progress."""
+    the latest epochs), the bar at the mean progress over its seeds."""
     epochs = job.config.epochs
     seeds = int(getattr(job.config, "seeds", 1) or 1)
     if seeds <= 1:

@@ -41,7 +41,7 @@ def race_summary(job: JobSnapshot) -> tuple[pd.DataFrame, stats.Verdict]:
 
 
 def seed_bands(job: JobSnapshot, metric: str) -> dict[str, stats.Band]:
-    """Per activation, one metric of its seeds' epoch records as mean, std, min and max per epoch (for
+    """Per activation, one metric of the epoch records of its seeds as mean, std, min and max per epoch (for
     curves drawn as a mean with a band)."""
     out: dict[str, stats.Band] = {}
     for i, act in enumerate(job.config.activations):

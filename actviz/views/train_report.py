@@ -172,6 +172,7 @@ def text_lines(cfg: TrainConfig, out: dict[str, Any]) -> list[str]:
             if mean is not None:
                 spread = f" ± {std:.4f}" if std is not None else ""
                 interval = f", 95 % interval [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-                lines.append(f"{name:24s} mean {mean:.4f}{spread} over {s['seeds']} seeds{interval}")
+                n_seeds = s["seeds"]
+                lines.append(f"{name:24s} mean {mean:.4f}{spread} over {n_seeds} seeds{interval}")
     lines.append(out["verdict"]["text"])
     return lines
