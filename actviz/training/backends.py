@@ -125,15 +125,32 @@ class ProcessBackend:
             shutil.rmtree(spool, ignore_errors=True)
 
 
+class _StateFeed:
+    """The thread backend's counterpart of the worker's ``state`` messages: the control's state copied into
+    the job record after every command and every epoch report (the page and the scheduler read it there)."""
+
+    def __init__(self, job: Any, control: Any) -> None:
+        self.job, self.control = job, control
+        self.lock = threading.Lock()   # a state read earlier must not be applied after one read later
+
+    def push(self) -> None:
+        state = getattr(self.control, "state", None)
+        on_message = getattr(self.job, "on_message", None)
+        if callable(state) and callable(on_message):
+            with self.lock:
+                on_message(("state", state()))
+
+
 class _ThreadExecution:
-    def __init__(self, control: Any, gate: worker.Gate) -> None:
-        self._control, self.gate = control, gate
+    def __init__(self, control: Any, gate: worker.Gate, feed: _StateFeed) -> None:
+        self._control, self.gate, self.feed = control, gate, feed
 
     def control(self, command: str, *args: Any) -> None:
         worker.apply_command(self._control, command, args)
         if command == "cancel":
             self.gate.cancelled.set()
             self.gate.release()
+        self.feed.push()
 
     def hold(self) -> None:
         self.gate.hold()
@@ -148,8 +165,8 @@ class _ThreadExecution:
 class _GatedSink:
     """The job as the engine's sink, waiting at the gate while the job is held (time slicing)."""
 
-    def __init__(self, job: Any, gate: worker.Gate) -> None:
-        self._job, self._gate = job, gate
+    def __init__(self, job: Any, gate: worker.Gate, feed: _StateFeed) -> None:
+        self._job, self._gate, self._feed = job, gate, feed
 
     def run_started(self, run: int) -> None:
         self._gate.wait()
@@ -161,6 +178,7 @@ class _GatedSink:
 
     def epoch_done(self, *args: Any) -> None:
         self._job.epoch_done(*args)
+        self._feed.push()
         self._gate.wait()
 
     def run_finished(self, *args: Any) -> None:
@@ -185,11 +203,12 @@ class ThreadBackend:
 
     def start(self, job: Any, payload: dict[str, Any]) -> Execution:
         control, gate = worker.make_control(), worker.Gate()
-        execution = _ThreadExecution(control, gate)
+        feed = _StateFeed(job, control)
+        execution = _ThreadExecution(control, gate, feed)
 
         def run() -> None:
             try:
-                runs = self.runner(payload["config"], _GatedSink(job, gate), control)
+                runs = self.runner(payload["config"], _GatedSink(job, gate, feed), control)
                 job.on_message(("done", [getattr(r, "model", None) for r in runs], bool(control.is_set())))
             except InputError as exc:
                 job.on_message(("failed", str(exc)))

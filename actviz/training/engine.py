@@ -201,12 +201,14 @@ class _Job:
                     self._publish_weights()
             if not completed:
                 break
+            # Before the epoch is reported: a pending step turns into a pause here, so the control state the
+            # job sends with its last epoch report already says "paused" (the engine then waits silently).
+            self.control.epoch_finished(epoch)
             for st in self.stacks:
                 if st.size:
                     self._end_epoch(st, epoch, lr)
             if self.publish:
                 self._publish_weights()
-            self.control.epoch_finished(epoch)
         stopped = self.control.cancelled
         for r in self.runs:
             if r.status == RunStatus.RUNNING:

@@ -157,7 +157,10 @@ class PipeSink:
     def send_state(self) -> None:
         state = getattr(self.control, "state", None)
         if callable(state):
-            self.channel.send("state", state())
+            # Read under the channel's lock: the engine's thread and the command listener both send it, and
+            # a state read earlier must not arrive after one read later (a stale "stepping" after "paused").
+            with self.channel.lock:
+                self.channel.conn.send(("state", state()))
 
 
 def make_control() -> Any:
