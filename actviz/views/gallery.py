@@ -22,6 +22,7 @@ from actviz.views.urlstate import (
     DEFAULT_CUSTOM,
     DEFAULT_CUSTOM_PARAMS,
     ActivationParams,
+    CatalogueNames,
     Choice,
     CustomFormula,
     Field,
@@ -30,8 +31,6 @@ from actviz.views.urlstate import (
     PageState,
     QueryParams,
     Text,
-    first,
-    limit_selection,
 )
 
 LAYOUTS = ("overlay", "grid")
@@ -62,34 +61,6 @@ class GalleryState:
         values = activations.get(name).defaults()
         values.update(self.params.get(name, {}))
         return values
-
-
-@dataclass(frozen=True)
-class CatalogueSelection:
-    """``act=elu,gelu``: catalogue names, unknown ones skipped with a warning, at most MAX_SELECTED."""
-
-    def decode(self, qp: QueryParams, state: GalleryState, warnings: list[str]) -> None:
-        raw = first(qp.get("act"))
-        if raw is None:
-            return
-        selected: list[str] = []
-        tokens = raw.split(",")
-        for token in tokens[:MAX_SELECTED * 2]:
-            token = token.strip()
-            if not token:
-                continue
-            try:
-                name = activations.get(token).name
-            except InputError:
-                warnings.append(f"unknown activation {token[:30]!r} in the link was skipped")
-                continue
-            if name not in selected:
-                selected.append(name)
-        state.selected = limit_selection(selected, sum(1 for t in tokens if t.strip()), warnings)
-
-    def encode(self, state: GalleryState, out: dict[str, str]) -> None:
-        if state.selected != list(DEFAULT_SELECTION):
-            out["act"] = ",".join(state.selected)
 
 
 @dataclass(frozen=True)
@@ -155,7 +126,7 @@ GALLERY = PageState(
         Field("custom_expr", "expr", Text(), link=False),
         Field("morph", "morph", MorphTarget()),
     ),
-    parts=(CatalogueSelection(), ActivationParams(), CustomFormula()),
+    parts=(CatalogueNames(DEFAULT_SELECTION), ActivationParams(), CustomFormula()),
     checks=(_check_x_range, _check_morph),
 )
 

@@ -31,6 +31,7 @@ from actviz.training.jobs import JobSnapshot
 from actviz.views.training_fields import FeatureList, LayerItems
 from actviz.views.urlstate import (
     ActivationParams,
+    CatalogueNames,
     Choice,
     Field,
     Flag,
@@ -45,7 +46,6 @@ from actviz.views.urlstate import (
     data_fields,
     first,
     init_fields,
-    limit_selection,
 )
 
 DEFAULT_RACE = ("relu", "sigmoid", "tanh", "gelu", "swish")
@@ -90,33 +90,6 @@ class TrainingForm(NetworkSetup):
     stop_acc: float = 0.95
     stop_on_loss: bool = False
     stop_loss: float = 0.05
-
-
-@dataclass(frozen=True)
-class NameSelection:
-    """``act=relu,tanh``: catalogue names to race."""
-
-    def decode(self, qp: QueryParams, state: TrainingForm, warnings: list[str]) -> None:
-        raw = first(qp.get("act"))
-        if raw is None:
-            return
-        chosen: list[str] = []
-        tokens = raw.split(",")
-        for token in tokens[:limits.MAX_COMPARED * 2]:
-            if not token.strip():
-                continue
-            try:
-                name = activations.get(token).name
-            except InputError:
-                warnings.append(f"unknown activation {token.strip()[:30]!r} in the link was skipped")
-                continue
-            if name not in chosen:
-                chosen.append(name)
-        state.selected = limit_selection(chosen, sum(1 for t in tokens if t.strip()), warnings)
-
-    def encode(self, state: TrainingForm, out: dict[str, str]) -> None:
-        if state.selected != list(DEFAULT_RACE):
-            out["act"] = ",".join(state.selected)
 
 
 @dataclass(frozen=True)
@@ -187,7 +160,7 @@ TRAINING_LAB = PageState(
         Field("stop_on_loss", "sloss", Flag()),
         Field("stop_loss", "slossv", Number(*limits.STOP_LOSS_RANGE), write=_when("stop_on_loss", True, "stop_loss")),
     ),
-    parts=(NameSelection(), ActivationParams(), LearnedParams()),
+    parts=(CatalogueNames(DEFAULT_RACE), ActivationParams(), LearnedParams()),
     checks=(check_uniform_bounds,),
 )
 

@@ -294,13 +294,40 @@ def same_except(page: PageState[S], a: S, b: S, *attrs: str) -> bool:
 # --- shared parts ----------------------------------------------------------------------------------
 
 def limit_selection(selected: list[str], given: int, warnings: list[str]) -> list[str]:
-    """The first MAX_COMPARED of ``selected``, saying so when the link named more (``given`` tokens, of
-    which only the first 2 × MAX_COMPARED are read)."""
+    """The first MAX_COMPARED of ``selected``, saying so when the link named more (``given`` names)."""
     top = limits.MAX_COMPARED
     if len(selected) > top or given > 2 * top:
         warnings.append(f"the link names {given:,} activations; at most {top} are compared at once, so only the "
                         f"first {top} are shown")
     return selected[:top]
+
+
+@dataclass(frozen=True)
+class CatalogueNames:
+    """``act=elu,gelu`` into ``state.selected``: catalogue names in order, unknown ones skipped and a long
+    list cut, each with a warning; written only when it differs from ``default``."""
+
+    default: tuple[str, ...]
+
+    def decode(self, qp: QueryParams, state: Any, warnings: list[str]) -> None:
+        raw = first(qp.get("act"))
+        if raw is None:
+            return
+        tokens = [token for token in (t.strip() for t in raw.split(",")) if token]
+        selected: list[str] = []
+        for token in tokens[:limits.MAX_COMPARED * 2]:
+            try:
+                name = activations.get(token).name
+            except InputError:
+                warnings.append(f"unknown activation {token[:30]!r} in the link was skipped")
+                continue
+            if name not in selected:
+                selected.append(name)
+        state.selected = limit_selection(selected, len(tokens), warnings)
+
+    def encode(self, state: Any, out: dict[str, str]) -> None:
+        if state.selected != list(self.default):
+            out["act"] = ",".join(state.selected)
 
 
 def decode_activation_params(qp: QueryParams, warnings: list[str]) -> dict[str, dict[str, float]]:
