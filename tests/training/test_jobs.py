@@ -222,7 +222,8 @@ def test_a_crashing_job_fails_with_a_message_and_the_worker_survives():
 def test_finished_jobs_are_freed_after_the_ttl_and_abandoned_ones_are_cancelled():
     now = [1000.0]
     runner = FakeRunner(steps=2)
-    mgr = JobManager(Limits(max_running_jobs=1, job_ttl_s=60, session_ttl_s=30, worker_idle_s=0.2),
+    # A long time slice: the fake clock jumps 31 s below, which must not hand the queued job a turn first.
+    mgr = JobManager(Limits(max_running_jobs=1, job_ttl_s=60, session_ttl_s=30, worker_idle_s=0.2, time_slice_s=3600),
                      clock=lambda: now[0], runner=runner)
     done_id, _ = mgr.submit(config(seed=1), "a")
     wait_for(lambda: mgr.snapshot(done_id, "a").status == JobStatus.DONE)
