@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from actviz import activations
 from actviz.views import gradient_flow as gf
 from actviz.views.gallery import GALLERY
 from actviz.views.lessons import GRADIENT_PRESETS
@@ -63,3 +64,77 @@ def test_classroom_links_open_their_views_without_a_warning(readme):
             assert parts.path == "/gallery"
             state, warnings = GALLERY.decode(query)
         assert warnings == [], (link, warnings)
+
+
+def _catalogue_rows(readme: str) -> dict[str, str]:
+    """The README catalogue's table rows, by the entry name in their first cell."""
+    section = readme[readme.index("## The catalogue"):]
+    section = section[:section.index("\n## ", 5)]
+    rows = {}
+    for line in section.splitlines():
+        m = re.match(r"\|\s*`([a-z0-9_]+)`\s*\|", line)
+        if m:
+            assert m.group(1) not in rows, f"{m.group(1)} has two rows"
+            rows[m.group(1)] = line
+    return rows
+
+
+def test_the_readme_catalogue_lists_exactly_the_registry(readme):
+    rows = _catalogue_rows(readme)
+    registry = activations.names()
+    missing = [n for n in registry if n not in rows]
+    assert not missing, f"README catalogue misses {missing}"
+    assert sorted(rows) == sorted(registry), f"README lists entries the registry lacks: {set(rows) - set(registry)}"
+    section = readme[readme.index("## The catalogue"):]
+    counts = re.match(r"## The catalogue\s+(\d+) activations: (\d+) from `torch.nn`, (\d+) element-wise .*?(\d+) gated",
+                      section, re.S)
+    assert counts, "the catalogue's first sentence gives the counts"
+    total, classic, modern, gated = map(int, counts.groups())
+    assert total == len(registry) and gated == len(activations.names(activations.GATED))
+    assert classic + modern + gated == total
+
+
+def _number(text: str) -> float:
+    """A default as the README writes it: 0.25, −0.4472, −1e-6, 1/8."""
+    text = text.replace("−", "-").strip()
+    if "/" in text:
+        num, den = text.split("/")
+        return float(num) / float(den)
+    return float(text)
+
+
+def test_each_readme_row_gives_the_entrys_parameters_defaults_learnability_and_source(readme):
+    rows = _catalogue_rows(readme)
+    for name in activations.names():
+        act, row = activations.get(name), rows[name]
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        params = cells[2]
+        if name == "rational":  # ten coefficients, written as ranges a0…a5, b1…b4
+            assert "`a0`…`a5`" in params and "`b1`…`b4`" in params and "all *learnable*" in params
+            assert set(act.learnable) == {p.name for p in act.params} and len(act.params) == 10
+        else:
+            seen = {}
+            # groups separated by ';': every parameter of a group with "learnable" in it is learnable
+            for group in params.split(";"):
+                for pname, default in re.findall(r"`([a-z0-9_]+)` \(([^,)]+)", group):
+                    seen[pname] = (_number(default), "learnable" in group)
+            assert list(seen) == [p.name for p in act.params], (name, params)
+            for p in act.params:
+                default, learnable = seen[p.name]
+                assert default == pytest.approx(p.default, rel=1e-9, abs=1e-12), (name, p.name, default)
+                assert learnable == p.learnable, (name, p.name)
+        if "Source" in act.description:
+            # the source column names a year that the entry's own note cites
+            years = set(re.findall(r"\b(?:19|20)\d\d\b", act.description.split("Source", 1)[1]))
+            assert years & set(re.findall(r"\b(?:19|20)\d\d\b", cells[3])), (name, years, cells[3])
+
+
+def test_the_readme_names_every_learnable_parameter(readme):
+    section = readme[readme.index("**Learnable in training:**"):]
+    section = section[:section.index("\n\n")]
+    for name in activations.names():
+        act = activations.get(name)
+        if act.learnable:
+            assert f"`{name}`" in section, name
+            if name != "rational":
+                assert all(p in section for p in act.learnable), (name, act.learnable)
