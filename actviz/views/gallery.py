@@ -18,6 +18,7 @@ from actviz.activations.choice import ActivationChoice
 from actviz.activations.properties import properties
 from actviz.errors import InputError
 from actviz.plots import curve_figures, surface_figures
+from actviz.views.tables import MISSING
 from actviz.views.urlstate import (
     DEFAULT_CUSTOM,
     DEFAULT_CUSTOM_PARAMS,
@@ -249,7 +250,7 @@ def _num(v: float, digits: int = 4) -> str:
     if math.isinf(v):
         return "∞"
     if not math.isfinite(v):
-        return "n/a"
+        return MISSING
     if abs(v) < 1e-9:
         return "0"
     return f"{v:.{digits}g}"
@@ -262,12 +263,14 @@ def properties_table(chosen: list[ActivationChoice]) -> pd.DataFrame:
             p = properties(c)
         except InputError:
             continue
-        zc = "n/a" if p.zero_centred is None else ("yes" if p.zero_centred else "no")
+        # None: f is not finite for every z ~ N(0, 1) (log(x)), so E[f(z)] does not exist either.
+        zc = MISSING if p.zero_centred is None else \
+            f"{'yes' if p.zero_centred else 'no'} (E[f(z)] = {_num(p.mean_normal, 3)})"
         rows.append({
             "activation": c.label + (" (slice b = 1)" if c.is_gated else ""),
             "output range": p.output_range,
             "monotonic": p.monotonic,
-            "zero-centred": f"{zc} (E[f(z)] = {_num(p.mean_normal, 3)})",
+            "zero-centred": zc,
             "smoothness": p.smoothness,
             "saturating": p.saturation,
             "f′(0)": _num(p.dy_at_0),

@@ -108,9 +108,10 @@ def _check_fashion(comp: Comparison, _: list[SymmetryReport]) -> tuple[bool, str
     sig = ratios.get("Sigmoid")
     others = [v for k, v in ratios.items() if k != "Sigmoid" and v is not None]
     ok = sig is not None and sig < 0.01 and all(0.1 < v < 10 for v in others)
-    spread = f"{min(others):.2f}–{max(others):.2f}" if others else "n/a"
+    spread = (f"every other activation between {min(others):.2f}–{max(others):.2f}" if others
+              else "no other activation measured")
     return ok, (f"Input-layer gradient as a share of the output layer's: sigmoid {_fmt_ratio(sig)}; "
-                f"every other activation between {spread}.")
+                f"{spread}.")
 
 
 def _check_deep(comp: Comparison, _: list[SymmetryReport]) -> tuple[bool, str]:

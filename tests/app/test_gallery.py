@@ -159,6 +159,18 @@ def test_properties_table_matches_the_selection():
     assert "cost vs ReLU" not in table.columns  # replaced by the measured cost table
 
 
+def test_properties_that_do_not_exist_show_a_dash_never_n_a():
+    # log(x) is undefined for x <= 0: no E[f(z)] over z ~ N(0, 1), so no zero-centredness either.
+    at = open_page(GALLERY, {"act": "relu", "custom": "1", "expr": "log(x)"})
+    assert_clean(at)
+    table = at.table[0].value.set_index("activation")
+    log_row = table.loc[[i for i in table.index if "log" in i][0]]
+    assert log_row["zero-centred"] == "—"
+    assert table.loc["ReLU", "zero-centred"].startswith("no (E[f(z)] = 0.399")  # 1/sqrt(2 pi)
+    cells = [str(v) for v in table.to_numpy().ravel()]
+    assert not [c for c in cells if "n/a" in c or c in ("None", "nan", "")], cells
+
+
 def test_empty_selection_and_inverted_range_are_explained_not_crashed():
     at = open_page(GALLERY)
     at.multiselect(key="g_act").set_value([]).run()
