@@ -1,5 +1,9 @@
 """The training lab's projector layout: less padding, a smaller title, and the race strip's chips, so that at
-1280×720 the live charts (and the network view) are on screen right after Start."""
+1280×720 the live charts (and the network view) are on screen right after Start.
+
+Streamlit pulls the block after a heading up by 1rem (a negative margin under the heading's markdown),
+counting on the heading's own bottom padding; with the title's padding removed here that margin would
+pull the Start row over the title's lower half, so it goes too."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 3.9rem; padding-bottom: 2rem;
   padding-left: 2rem; padding-right: 2rem; }
 [data-testid="stMainBlockContainer"] h1 { font-size: 1.7rem; padding: 0; }
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"]:has(> div > h1) { margin-bottom: 0; }
 [data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
 .av-strip { display: flex; flex-wrap: wrap; gap: 4px 8px; margin: 0; }
 .av-chip { flex: 1 1 150px; max-width: 33%; min-width: 0; font-size: 0.82rem; line-height: 1.25;

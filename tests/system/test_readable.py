@@ -3,6 +3,8 @@
 - No button's or table header's text is clipped: for every button and table header (and everything inside
   them) the text fits, i.e. its scroll width does not exceed its client width.
 - No chart's axis titles, subplot titles or annotations overlap one another (grids included).
+- Each page's title is whole: below Streamlit's top bar and not covered by the block drawn after it
+  (the training lab's compact title once lost its lower half under the Start row).
 - Each gradient-flow preset puts the evidence of its own lesson first: the first chart on the page is the
   lesson's chart, and it lies entirely within the first 1280×720 screen.
 
@@ -71,6 +73,23 @@ FIRST_CHART_JS = f"""() => {{
 LESSON_SERIES = {"norms": {"grad_norm"}, "symmetry": {"first_weights"}, "dead_zero": {"dead", "zero_grad"}}
 
 
+# The page title's text (its line box) against Streamlit's top bar and the first block drawn after it.
+TITLE_JS = """() => {
+  const h1 = document.querySelector('[data-testid="stMain"] h1');
+  if (!h1) return null;
+  const range = document.createRange();
+  range.selectNodeContents(h1);
+  const text = range.getBoundingClientRect();
+  const header = document.querySelector('[data-testid="stHeader"]');
+  const bar = header ? header.getBoundingClientRect().bottom : 0;
+  let next = null;
+  for (let el = h1.closest('[data-testid="stElementContainer"]').nextElementSibling; el; el = el.nextElementSibling) {
+    const r = el.getBoundingClientRect();
+    if (r.height > 0) { next = {top: r.top, text: (el.innerText || '').trim().slice(0, 40)}; break; }
+  }
+  return {title: h1.innerText.trim(), top: text.top, bottom: text.bottom, bar, next}; }"""
+
+
 @pytest.fixture
 def screen(chromium, request):
     """A page at 1280×720 seen at the zoom given by the test's ``zoom`` parameter."""
@@ -96,6 +115,16 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}@{int(page.zoom * 100)}.png"))
 
 
+def _assert_title_whole(page, where: str) -> None:
+    """The page title is entirely below the top bar and above whatever the page draws next."""
+    title = page.evaluate(TITLE_JS)
+    assert title is not None, f"{where}: no title"
+    assert title["top"] >= title["bar"] - 0.5, f"{where} at {page.zoom:.0%} zoom: title under the top bar {title}"
+    if title["next"] is not None:
+        assert title["next"]["top"] >= title["bottom"] - 0.5, \
+            f"{where} at {page.zoom:.0%} zoom: the title's lower part is hidden under the next block {title}"
+
+
 def _assert_nothing_clipped(page, where: str) -> None:
     clipped = page.evaluate(CLIPPED_JS)
     assert not clipped, f"{where} at {page.zoom:.0%} zoom: " + "; ".join(clipped)
@@ -111,6 +140,7 @@ def test_no_clipped_button_or_header_text(screen, app_url, info):
     screen.wait_for_timeout(1500)
     no_exceptions(screen)
     _assert_nothing_clipped(screen, info.title)
+    _assert_title_whole(screen, info.title)
     _shot(screen, info.url_path)
 
 
@@ -148,4 +178,6 @@ def test_training_lab_results_are_readable(screen, app_url):
     _settle(screen)
     no_exceptions(screen)
     _assert_nothing_clipped(screen, "training lab with results")
+    screen.evaluate("window.scrollTo(0, 0)")
+    _assert_title_whole(screen, "training lab with results")
     _shot(screen, "training-lab-results")
