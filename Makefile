@@ -17,8 +17,9 @@ $(VENV)/.deps: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements-dev.txt $(VENV)/.deps
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# Ray (requirements-ray.txt) is optional for running the app; the tests of its job backend need it.
+$(VENV)/.dev-deps: requirements-dev.txt requirements-ray.txt $(VENV)/.deps
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-ray.txt
 	touch $@
 
 # Jobs, results and checkpoints survive a restart in ./state (git-ignored); ACTVIZ_STATE_DIR= keeps them in memory.

@@ -42,9 +42,22 @@ def _warm_workers() -> None:
     threading.Thread(target=warm, name="actviz-warm", daemon=True).start()
 
 
+def _check_job_backend() -> None:
+    """A mistyped ACTVIZ_JOB_BACKEND (or Ray missing for it) stops the start, naming the valid values."""
+    from actviz.errors import InputError
+    from actviz.training import backend_config
+
+    try:
+        backend_config.configured()
+    except InputError as exc:
+        print(f"actviz: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     from streamlit.web import cli
 
+    _check_job_backend()
     _log_to_stderr()
     _warm_workers()
     args = list(sys.argv[1:] if argv is None else argv)

@@ -38,12 +38,11 @@ from typing import Any
 from actviz import budget as budget_mod
 from actviz import limits as limits_mod
 from actviz.errors import InputError
-from actviz.training import estimates, worker
+from actviz.training import backend_config, estimates, worker
 from actviz.training.backends import (
     Backend,
     Execution,
     PendingExecution,
-    ProcessBackend,
     ThreadBackend,
     csv_table,
 )
@@ -68,7 +67,7 @@ class JobManager:
         self._clock = clock
         threads = self._threads = estimates.job_threads(self.limits)
         if backend is None:
-            backend = ThreadBackend(runner) if runner is not None else ProcessBackend(
+            backend = ThreadBackend(runner) if runner is not None else backend_config.make(
                 threads, budget_mod.Budget.current().memory_bytes)
         self.backend = backend
         self._estimator = estimator or (lambda cfg: estimates.training(cfg, threads))

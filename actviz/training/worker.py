@@ -241,8 +241,8 @@ def _run_job(channel: _Channel, conn: Any, job: dict[str, Any]) -> None:
             channel.send("failed", f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
 
 
-def _save(folder: Path, job_id: str, index: int, cfg: Any, run: Any) -> str | None:
-    """The run's model (at its kept weights) as a checkpoint file the server reads once the job is done."""
+def checkpoint_bytes(cfg: Any, run: Any) -> bytes | None:
+    """The run's model (at its kept weights) as a checkpoint of the one schema (None without a model)."""
     from actviz.network import checkpoint
 
     model = getattr(run, "model", None)
@@ -252,11 +252,21 @@ def _save(folder: Path, job_id: str, index: int, cfg: Any, run: Any) -> str | No
     result = {k: summary.get(k) for k in ("test_acc", "test_loss", "best_epoch", "best_val_acc", "dead_fraction")
               if isinstance(summary.get(k), (int, float))}
     training = {k: v for k, v in cfg.to_json().items() if k not in ("dataset", "activations")}
-    path = folder / f"{job_id}-{index}.zip"
+    return checkpoint.save(model, cfg.dataset, training, result)
+
+
+def write_checkpoint(path: Path, data: bytes) -> str:
+    """Write a checkpoint file whole or not at all (a reader never sees half a file)."""
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(checkpoint.save(model, cfg.dataset, training, result))
+    tmp.write_bytes(data)
     tmp.replace(path)
     return str(path)
+
+
+def _save(folder: Path, job_id: str, index: int, cfg: Any, run: Any) -> str | None:
+    """The run's model as a checkpoint file the server reads once the job is done."""
+    data = checkpoint_bytes(cfg, run)
+    return None if data is None else write_checkpoint(folder / f"{job_id}-{index}.zip", data)
 
 
 def _listen(conn: Any, channel: _Channel, gate: Gate, control: Any, sink: PipeSink) -> None:
