@@ -201,7 +201,7 @@ def _morph_y_range(arrays: Sequence[np.ndarray]) -> list[float]:
     return [float(lo - pad), float(hi + pad)]
 
 
-def morph_figure(morph, show_d2: bool = False, height: int = 480) -> go.Figure:
+def morph_figure(morph, show_d2: bool = False, height: int = 520) -> go.Figure:
     """The activation with one parameter swept: one animation frame per value, a slider and a play button.
 
     Frames change only the traces' y (``redraw=False``) on fixed axis ranges, so a slider step is drawn
@@ -233,17 +233,19 @@ def morph_figure(morph, show_d2: bool = False, height: int = 480) -> go.Figure:
                "zeroline": True, "zerolinecolor": "#999"},
         yaxis={"title": {"text": "value"}, "range": _morph_y_range(series), "autorange": False,
                "zeroline": True, "zerolinecolor": "#999"},
-        sliders=[{"active": morph.start, "x": 0.17, "len": 0.83, "y": -0.08, "yanchor": "top",
+        # The slider spans the width and the buttons sit on their own row under it: beside it they
+        # covered its value label at 150 % zoom (buttons keep their pixel size, the chart shrinks).
+        sliders=[{"active": morph.start, "x": 0.0, "len": 1.0, "y": -0.08, "yanchor": "top",
                   "pad": {"t": 30}, "currentvalue": {"prefix": f"{name} = ", "font": {"size": 15}},
                   "bgcolor": "#dfe6ee", "activebgcolor": colour(0), "bordercolor": "#888",
                   "steps": [{"method": "animate", "label": label, "args": [[label], step_args]}
                             for label in labels]}],
         updatemenus=[{"type": "buttons", "direction": "left", "x": 0.0, "y": -0.08, "xanchor": "left",
-                      "yanchor": "top", "pad": {"t": 42, "r": 10}, "showactive": False,
+                      "yanchor": "top", "pad": {"t": 118, "r": 10}, "showactive": False,
                       "buttons": [
                           {"label": "▶ Play", "method": "animate",
                            "args": [None, {"mode": "immediate", "fromcurrent": True, "transition": {"duration": 0},
                                            "frame": {"duration": 60, "redraw": False}}]},
                           {"label": "❚❚", "method": "animate", "args": [[None], step_args]}]}])
-    fig.update_layout(margin={"b": 130})
+    fig.update_layout(margin={"b": 175})
     return fig

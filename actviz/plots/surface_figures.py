@@ -69,7 +69,8 @@ def gated_figure(surface: Surface, slice_curve: Curve, height: int = 430) -> go.
     fig.update_layout(
         height=height, margin={"l": 10, "r": 10, "t": 50, "b": 70},
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.36},
-        scene={"xaxis_title": "a", "yaxis_title": "b", "zaxis_title": "f",
+        # Few z ticks: in a panel a third of the page wide the default five crowd into the b-axis labels.
+        scene={"xaxis_title": "a", "yaxis_title": "b", "zaxis_title": "f", "zaxis_nticks": 4,
                "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.8},
                "camera": {"eye": {"x": -1.5, "y": -1.5, "z": 1.0}}})
     fig.update_xaxes(title_text="a", row=1, col=2)

@@ -181,3 +181,71 @@ def test_training_lab_results_are_readable(screen, app_url):
     screen.evaluate("window.scrollTo(0, 0)")
     _assert_title_whole(screen, "training lab with results")
     _shot(screen, "training-lab-results")
+
+
+MORPH_JS = ("() => { const g = Array.from(document.querySelectorAll('.js-plotly-plot')).find(g => g.layout && "
+            "g.layout.sliders && g.layout.sliders.length); if (!g) return null; "
+            "const rail = g.querySelector('.slider-rail-rect').getBoundingClientRect(); "
+            "const grip = g.querySelector('.slider-grip-rect').getBoundingClientRect(); "
+            "return {label: g._fullLayout.sliders[0].steps[g._fullLayout.sliders[0].active].label, "
+            "grip: [grip.x + grip.width / 2, grip.y + grip.height / 2], rail: [rail.x, rail.width]}; }")
+
+
+# The chart's play/pause buttons against its slider's value label, rail and tick labels.
+CONTROLS_OVERLAP_JS = """() => {
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const buttons = [...plot.querySelectorAll('g.updatemenu-button')].map(b => b.getBoundingClientRect());
+    const parts = plot.querySelectorAll('.slider-current-value, .slider-rail-rect, .slider-label, .slider-grip-rect');
+    for (const el of parts) {
+      const q = el.getBoundingClientRect();
+      for (const r of buttons)
+        if (Math.min(r.right, q.right) - Math.max(r.left, q.left) > 1 &&
+            Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top) > 1)
+          out.push(`${el.getAttribute('class')} "${(el.textContent || '').trim()}"`);
+    }
+  }
+  return out; }"""
+
+
+@pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
+def test_gallery_morph_and_gated_surface_are_readable(screen, app_url):
+    """The README's gallery pictures: Swish's β morphed in the browser, and SwiGLU's surface and gradient field."""
+    screen.goto(f"{app_url}/gallery?act=swish&morph=swish.beta")
+    _settle(screen)
+    screen.wait_for_function(f"() => !!({MORPH_JS})()", timeout=60_000)
+    screen.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'end'})")
+    screen.wait_for_timeout(800)
+    state = screen.evaluate(MORPH_JS)
+    assert state["label"] == "1"
+    (x, y), (left, width) = state["grip"], state["rail"]
+    screen.mouse.move(x, y)
+    screen.mouse.down()
+    target = left + 0.4 * width  # β about 4: the curve bends towards ReLU
+    for k in range(1, 11):
+        screen.mouse.move(x + (target - x) * k / 10, y)
+        screen.wait_for_timeout(30)
+    screen.mouse.up()
+    screen.wait_for_function(f"() => parseFloat(({MORPH_JS})().label) > 3", timeout=10_000)
+    screen.wait_for_timeout(500)
+    no_exceptions(screen)
+    _assert_nothing_clipped(screen, "gallery, morph")
+    assert screen.evaluate(CONTROLS_OVERLAP_JS) == [], "the morph's play buttons cover its slider"
+    size = screen.viewport_size
+    screen.mouse.move(size["width"] - 4, size["height"] // 2)  # in the margin: no hover toolbar in the picture
+    screen.wait_for_timeout(300)
+    _shot(screen, "gallery-morph")
+
+    screen.goto(f"{app_url}/gallery?act=swiglu")
+    _settle(screen)
+    screen.wait_for_function(f"""() => Array.from(document.querySelectorAll('{PLOT}')).some(
+        p => p._fullData && p._fullData.some(t => t.type === 'surface'))""", timeout=60_000)
+    screen.evaluate(f"""() => {{ const plot = Array.from(document.querySelectorAll('{PLOT}')).find(
+        p => p._fullData.some(t => t.type === 'surface'));
+        plot.style.scrollMarginTop = '70px';  // if it does not fit, its titles stay below the top bar
+        const fits = plot.getBoundingClientRect().height + 70 < window.innerHeight;
+        plot.scrollIntoView({{block: fits ? 'center' : 'start'}}); }}""")
+    screen.wait_for_timeout(1500)
+    no_exceptions(screen)
+    _assert_nothing_clipped(screen, "gallery, gated unit")
+    _shot(screen, "gallery-gated")
