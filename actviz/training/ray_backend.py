@@ -49,6 +49,8 @@ LOG = logging.getLogger("actviz.ray")
 NAMESPACE = "actviz"
 ADDRESS_ENV = "ACTVIZ_RAY_ADDRESS"
 POLL_S = 0.2            # how often a follower asks its job actor what is new
+TOKEN_HINT = ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its token "
+              "here (RAY_AUTH_TOKEN, or the head's ~/.ray/auth_token)")
 NODES_TTL_S = 10.0      # the cluster's machines, cached between job starts
 # The actviz package travels to the cluster's workers with every server's connection (Ray caches it by hash).
 RUNTIME_ENV = {"py_modules": [str(Path(__file__).resolve().parent.parent)], "excludes": ["__pycache__", "*.pyc"]}
@@ -93,12 +95,15 @@ class RayBackend:
 
         with self._lock:
             if not ray.is_initialized():
-                where = {"address": self.address} if self.address else {"num_cpus": os.cpu_count() or 1}
+                # "local": a new Ray even if another on this machine left its address behind in /tmp/ray.
+                where = {"address": self.address} if self.address else {"address": "local",
+                                                                        "num_cpus": os.cpu_count() or 1}
                 try:
                     ray.init(namespace=NAMESPACE, include_dashboard=False, runtime_env=RUNTIME_ENV, **where)
                 except Exception as exc:
                     at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
-                    raise InputError(f"could not reach the Ray cluster{at}: {exc}") from exc
+                    hint = TOKEN_HINT if self.address else ""
+                    raise InputError(f"could not reach the Ray cluster{at}: {exc}{hint}") from exc
                 self._owns_ray = True
                 LOG.info("jobs run on Ray (%s): %s", self.address or "local", ray.cluster_resources())
         return ray

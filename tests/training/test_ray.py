@@ -8,7 +8,10 @@ installed these are skipped, unless ACTVIZ_REQUIRE_RAY=1 (CI) turns the skip int
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -149,34 +152,60 @@ def test_a_job_no_machine_of_the_cluster_can_hold_fails_at_once_saying_so(make, 
     assert not job_actors(ray)  # nothing waits on the cluster for room that will never come
 
 
-def test_two_replicas_submitting_the_same_config_share_one_job_on_the_cluster(make, ray):
-    first, second = make(), make()  # two app replicas: two managers, two backends, one cluster
+REPLICA = """
+import json, sys, time
+from actviz.activations.choice import choose
+from actviz.data.datasets import DatasetSpec
+from actviz.limits import Limits
+from actviz.training.config import TrainConfig
+from actviz.training.jobs import JobManager, JobStatus
+cfg = TrainConfig(DatasetSpec("moons"), (choose("relu"),), hidden=(16,), epochs=1000, seed=0, batch_size=64)
+mgr = JobManager(Limits(max_running_jobs=1))
+job, attached = mgr.submit(cfg, "bob")
+deadline = time.monotonic() + 90
+while len(mgr.snapshot(job, "bob").runs[0].history) < 3 and time.monotonic() < deadline:
+    time.sleep(0.05)
+name = mgr._executions[job].actor_name
+losses = [r.train_loss for r in mgr.snapshot(job, "bob").runs[0].history]
+mgr.cancel(job, "bob")  # this replica stops following
+while not mgr.snapshot(job, "bob").status.finished and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(json.dumps({"backend": mgr.backend.name, "attached": attached, "actor": name, "losses": losses,
+                  "status": mgr.snapshot(job, "bob").status}))
+mgr.shutdown()
+"""
+
+
+def test_two_replicas_submitting_the_same_config_share_one_job_on_the_cluster(make, ray, repo_root):
+    first = make()  # this process is one replica; a second process joins the cluster by its address
     cfg = config(epochs=1000, acts=("relu",), hidden=(16,))
-    a, attached = first.submit(cfg, "alice")
-    b, attached_b = second.submit(cfg, "bob")
-    assert not attached and not attached_b  # neither replica knows the other's job
-    wait_for(lambda: all(len(m.snapshot(j, s).runs[0].history) >= 3 for m, j, s in
-                         ((first, a, "alice"), (second, b, "bob"))), what="both replicas to see epochs")
-    names = [m._executions[j].actor_name for m, j in ((first, a), (second, b))]
-    assert names[0] == names[1] == ray_backend.actor_name(cfg.key())
-    assert job_actors(ray) == [names[0]]  # trained once
-    seen_a = [r.train_loss for r in first.snapshot(a, "alice").runs[0].history]
-    seen_b = [r.train_loss for r in second.snapshot(b, "bob").runs[0].history]
-    common = min(len(seen_a), len(seen_b))
-    assert seen_a[:common] == seen_b[:common]  # the same records, not two trainings that happen to agree
-    first.cancel(a, "alice")  # one replica stops following; the job goes on for the other
-    wait_for(lambda: first.snapshot(a, "alice").status == JobStatus.CANCELLED, timeout=20, what="alice's stop")
-    before = len(second.snapshot(b, "bob").runs[0].history)
-    wait_for(lambda: len(second.snapshot(b, "bob").runs[0].history) > before + 2, what="bob's job to go on")
-    assert second.snapshot(b, "bob").status == JobStatus.RUNNING
-    fresh, _ = second.submit(cfg, "bob", fresh=True)  # a fresh run of the same config trains anew
-    wait_for(lambda: len(second.snapshot(fresh, "bob").runs[0].history) >= 1, what="the fresh run")
-    assert second._executions[fresh].actor_name != names[0] and len(job_actors(ray)) == 2
-    second.cancel(b, "bob")
-    second.cancel(fresh, "bob")
-    wait_for(lambda: all(second.snapshot(j, "bob").status.finished for j in (b, fresh)), timeout=20,
-             what="bob's stops")
-    assert second.model(b, "bob", 0) is not None
+    a, _ = first.submit(cfg, "alice")
+    env = {**os.environ, "ACTVIZ_JOB_BACKEND": "ray", "ACTVIZ_RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    other = subprocess.run([sys.executable, "-c", REPLICA], cwd=repo_root, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert other.returncode == 0, other.stderr[-3000:]
+    seen = json.loads(other.stdout.strip().splitlines()[-1])
+    assert seen["backend"] == "ray" and not seen["attached"]  # the other replica did not know this one's job
+    name = first._executions[a].actor_name
+    assert seen["actor"] == name == ray_backend.actor_name(cfg.key())
+    assert len(seen["losses"]) >= 3
+    mine = [r.train_loss for r in first.snapshot(a, "alice").runs[0].history]
+    assert mine[:len(seen["losses"])] == seen["losses"]  # the same records: one training, followed twice
+    assert seen["status"] == "cancelled"  # the other replica stopped following ...
+    before = len(first.snapshot(a, "alice").runs[0].history)
+    wait_for(lambda: len(first.snapshot(a, "alice").runs[0].history) > before + 2, what="the job to go on")
+    assert first.snapshot(a, "alice").status == JobStatus.RUNNING  # ... and the job goes on for this one
+    assert job_actors(ray) == [name]  # trained once
+    fresh, _ = first.submit(cfg, "alice", fresh=True)  # a fresh run of the same config trains anew
+    wait_for(lambda: len(first.snapshot(fresh, "alice").runs[0].history) >= 1, what="the fresh run")
+    assert first._executions[fresh].actor_name != name and len(job_actors(ray)) == 2
+    first._executions[fresh].kill()  # the backend's last resort ends the job on the cluster at once
+    wait_for(lambda: first.snapshot(fresh, "alice").status.finished, timeout=20, what="the kill")
+    assert first.snapshot(fresh, "alice").status == JobStatus.FAILED
+    assert first.snapshot(fresh, "alice").error == "the job was killed"
+    first.cancel(a, "alice")
+    wait_for(lambda: first.snapshot(a, "alice").status.finished, timeout=20, what="the stop")
+    assert first.model(a, "alice", 0) is not None
     wait_for(lambda: not job_actors(ray), timeout=20, what="the actors to end once nobody follows")
 
 
