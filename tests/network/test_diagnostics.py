@@ -195,6 +195,21 @@ def test_dead_neuron_counting_is_exact_whatever_the_chunking(digits):
     assert full.total_fraction == pytest.approx(full.total / (256 * 6))
 
 
+def test_dead_neuron_counting_stops_after_the_first_rows_when_every_unit_fires(digits):
+    rows: list[int] = []
+    alive = models.build_mlp(64, (32, 32), 10, choose("tanh"), seed=3)
+    alive.linears[0].register_forward_hook(lambda _m, inputs, _out: rows.append(inputs[0].shape[0]))
+    assert diagnostics.dead_neurons(alive, digits.x_train).total == 0
+    assert rows == [diagnostics.DEAD_FIRST_CHUNK] < [len(digits.x_train)]
+    # A net with a dead unit reads every row, in growing chunks, and counts exactly what one pass counts.
+    rows.clear()
+    relu = models.build_mlp(64, (256,) * 6, 10, choose("relu"), seed=3)
+    relu.linears[0].register_forward_hook(lambda _m, inputs, _out: rows.append(inputs[0].shape[0]))
+    grown = diagnostics.dead_neurons(relu, digits.x_train, batch_size=300)
+    assert grown.total > 0 and sum(rows) == len(digits.x_train) and rows[:3] == [256, 300, 300]
+    assert grown.counts == diagnostics.dead_neurons(relu, digits.x_train, stop_early=False).counts
+
+
 def test_activation_statistics_match_a_direct_computation(digits):
     x, y = batch(digits, 128)
     for choice in (choose("sigmoid"), choose("relu"), choose("hardtanh"), custom("x * sigmoid(k * x)", {"k": 3.0})):
