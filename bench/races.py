@@ -42,16 +42,18 @@ def race_config(seeds: int = 1, epochs: int = 40) -> TrainConfig:
                        batch_size=64, epochs=epochs, seed=42, seeds=seeds)
 
 
-def plain_loop(cfg: TrainConfig) -> float:
-    """What a student writes: one net at a time, nn.Module + torch.optim.Adam, the same batches."""
-    ds = datasets.load(cfg.dataset)
+def plain_loop(cfg: TrainConfig, ds: datasets.Dataset | None = None) -> float:
+    """What a student writes: one net at a time, nn.Module + torch.optim (Adam, or SGD with momentum),
+    the same batches."""
+    ds = ds if ds is not None else datasets.load(cfg.dataset)
     x, y = ds.x_train, ds.y_train
     n = len(x)
     t0 = time.perf_counter()
     for seed in cfg.run_seeds:
         for act in cfg.activations:
             model = models.build_mlp(ds.n_features, cfg.hidden, models.output_size(ds.n_classes), act, cfg.init, seed)
-            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            opt = (torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
+                   else torch.optim.Adam(model.parameters(), lr=cfg.lr))
             gen = torch.Generator().manual_seed(seed)
             for _ in range(cfg.epochs):
                 model.train()
@@ -67,11 +69,27 @@ def plain_loop(cfg: TrainConfig) -> float:
     return time.perf_counter() - t0
 
 
-def engine(cfg: TrainConfig, stacked: bool = True) -> float:
-    datasets.load(cfg.dataset)
+def engine(cfg: TrainConfig, stacked: bool = True, ds: datasets.Dataset | None = None) -> float:
+    if ds is None:
+        datasets.load(cfg.dataset)
     t0 = time.perf_counter()
-    train(cfg, _NullSink(), stacked=stacked)
+    train(cfg, _NullSink(), stacked=stacked, dataset=ds)
     return time.perf_counter() - t0
+
+
+def _same_threads_plain(cfg: TrainConfig, ds: datasets.Dataset | None = None):
+    """The plain loop on the intra-op thread count the engine picks for this job (like for like)."""
+    n_features = ds.n_features if ds is not None else datasets.load(cfg.dataset).n_features
+    threads = intra_op_threads(cfg, n_features)
+
+    def plain() -> float:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return plain_loop(cfg, ds)
+        finally:
+            torch.set_num_threads(before)
+    return plain, threads
 
 
 def _paired(work, reference, rounds: int) -> tuple[float, float, float]:
@@ -86,23 +104,9 @@ def _paired(work, reference, rounds: int) -> tuple[float, float, float]:
     return statistics.median(w), statistics.median(r), statistics.median(ratios)
 
 
-def _same_threads(cfg: TrainConfig):
-    """Run the reference with the intra-op thread count the engine picks for this job (like for like)."""
-    threads = intra_op_threads(cfg, datasets.load(cfg.dataset).n_features)
-
-    def plain() -> float:
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return plain_loop(cfg)
-        finally:
-            torch.set_num_threads(before)
-    return plain, threads
-
-
 def bench_classroom_race(quick: bool = False) -> dict[str, Any]:
     cfg = race_config(epochs=10 if quick else 40)
-    plain, threads = _same_threads(cfg)
+    plain, threads = _same_threads_plain(cfg)
     rounds = 2 if quick else 5
     work_s, ref_s, ratio = _paired(lambda: engine(cfg), plain, rounds)
     sep_s, _, sep_ratio = _paired(lambda: engine(cfg, stacked=False), plain, 1 if quick else 3)
@@ -116,7 +120,7 @@ def bench_classroom_race(quick: bool = False) -> dict[str, Any]:
 def bench_seeds_race(quick: bool = False) -> dict[str, Any]:
     one = race_config(seeds=1, epochs=10 if quick else 40)
     five = race_config(seeds=5, epochs=10 if quick else 40)
-    plain, threads = _same_threads(one)
+    plain, threads = _same_threads_plain(one)
     work_s, ref_s, ratio = _paired(lambda: engine(five), plain, 2 if quick else 5)
     return {"metric": "5 activations x 5 seeds on the engine / plain PyTorch loop of 5 x 1",
             "value": ratio, "unit": "ratio", "target": 1.5, "met": ratio <= 1.5,

@@ -38,6 +38,7 @@ SECTIONS: dict[str, str] = {
     "k_activations": "bench.training:bench_k_activations",
     "classroom_race": "bench.races:bench_classroom_race",
     "seeds_race": "bench.races:bench_seeds_race",
+    "big_net_race": "bench.big_race:bench_big_net_race",
     "gallery_under_training": "script:bench/gallery_under_training.py",
     "gradient_diagnostics": "bench.diagnostics:bench_diagnostics",
     "dead_neurons": "bench.diagnostics:bench_dead_neurons",
