@@ -88,8 +88,8 @@ def test_tabs_of_one_browser_share_its_jobs_and_its_cap(browser_context, server_
     other = new_page(browser_context)  # a new tab, no token in its address: the cookie says who it is
     other.goto(f"{server_url}/training-lab")
     wait_for_app(other)
-    picker = other.get_by_text("Your jobs", exact=True)
-    picker.wait_for(timeout=30_000)
+    # the job picker (its "Your jobs" label is collapsed: the picker is the panel's heading)
+    other.locator(".st-key-t_job_pick").wait_for(timeout=30_000)
     _start(other, "1000", "304")
     other.get_by_text("for all your tabs together").wait_for(timeout=30_000)
     no_exceptions(first)

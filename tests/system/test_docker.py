@@ -201,7 +201,7 @@ def test_the_container_stays_up_under_2g_while_training_jobs_run(hosted, page):
             cli.kill()
     assert cli.returncode == 0, output[-2000:]
     assert checks >= 1
-    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stTable"]').first.wait_for(timeout=30_000)  # the results table
     no_exceptions(page)
     page.screenshot(path=str(ARTIFACTS / "docker-training-lab.png"), full_page=True)
     saved = _exec(name, "ls /app/state/cli-run").stdout.split()
