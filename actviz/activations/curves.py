@@ -177,6 +177,8 @@ class Curve:
     d2y: np.ndarray  # NaN where f'' is undefined
     jumps: dict[int, list[float]] = field(default_factory=dict)  # derivative order -> x of jumps
     undefined: list[Gap] = field(default_factory=list)  # where f itself is undefined (log(x) for x <= 0)
+    # (lower, upper): the values training mode can produce around the eval curve (RReLU's random slopes).
+    band: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def label(self) -> str:
@@ -305,7 +307,11 @@ def _compute_curve_cached(choice: ActivationChoice, xmin: float, xmax: float, po
     d2y[_undefined_mask(x, jumps, (0, 1))] = np.nan
     with np.errstate(all="ignore"):
         gaps = find_gaps(fn, x, y)
-    return Curve(choice, x, y, dy, d2y, jumps, gaps)
+    with torch.no_grad():
+        band = choice.band(x_t)
+    if band is not None:
+        band = (band[0].numpy().copy(), band[1].numpy().copy())
+    return Curve(choice, x, y, dy, d2y, jumps, gaps, band)
 
 
 def evaluate_guarded(choice: ActivationChoice, fn, x: Tensor, keep_inf: bool = False

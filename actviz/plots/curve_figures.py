@@ -85,6 +85,13 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
     for i, curve in enumerate(curves):
         col_hex = colour(i)
         row, col = (i // cols + 1, i % cols + 1) if layout == "grid" else (None, None)
+        for trace in _band_traces(curve, col_hex, f"act{i}" if layout != "grid" else "band"):
+            if row is not None:
+                fig.add_trace(trace, row=row, col=col)
+            elif lanes:
+                fig.add_trace(trace, row=1, col=1)
+            else:
+                fig.add_trace(trace)
         for sym, dash, attr in orders:
             name = f"{sym}: {curve.label}" if layout != "grid" else f"{sym}"
             xs, ys = _drawn(curve, attr)
@@ -163,6 +170,21 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
         for i, curve in enumerate(curves):
             _clip_y(fig, [curve], orders, row=i // cols + 1, col=i % cols + 1)
     return fig
+
+
+def _band_traces(curve: Curve, col_hex: str, group: str) -> list[go.Scatter]:
+    """The training-time band around an eval-mode curve (RReLU): its lower edge, then the upper edge
+    filled down to it, behind the curve."""
+    if curve.band is None:
+        return []
+    lower, upper = curve.band
+    common = {"x": curve.x, "mode": "lines", "line": {"width": 0, "color": col_hex}, "hoverinfo": "skip",
+              "legendgroup": group}
+    return [go.Scatter(y=lower, showlegend=False, name=f"training band: {curve.label}",
+                       meta={"activation": curve.choice.key, "series": "band_lower"}, **common),
+            go.Scatter(y=upper, fill="tonexty", fillcolor=_rgba(col_hex, 0.2),
+                       name=f"while training: {curve.label}",
+                       meta={"activation": curve.choice.key, "series": "band_upper"}, **common)]
 
 
 def _clip_y(fig: go.Figure, curves: Sequence[Curve], orders, in_subplot: bool = False, row: int | None = None,

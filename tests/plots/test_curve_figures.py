@@ -131,3 +131,30 @@ def test_grid_axis_titles_only_under_the_lowest_panel_of_each_column():
     titled = {name for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4", "xaxis5")
               if fig.layout[name].title.text == "x"}
     assert titled == {"xaxis3", "xaxis4", "xaxis5"}  # panel 3 has nothing below it; 1 and 2 have 4 and 5
+
+
+def test_rrelu_is_drawn_with_the_band_its_training_mode_samples_from():
+    import torch
+    import torch.nn.functional as F
+
+    c = _curve("rrelu")
+    lower, upper = c.band
+    x = c.x
+    np.testing.assert_allclose(lower, np.where(x > 0, x, x / 3), rtol=1e-12)  # slope u = 1/3 below 0
+    np.testing.assert_allclose(upper, np.where(x > 0, x, x / 8), rtol=1e-12)  # slope l = 1/8
+    # torch's own training-mode RReLU: every draw lies in the band, and the draws reach across it.
+    torch.manual_seed(0)
+    draws = F.rrelu(torch.from_numpy(x).repeat(200, 1), 1 / 8, 1 / 3, training=True).numpy()
+    assert (draws >= lower - 1e-12).all() and (draws <= upper + 1e-12).all()
+    neg = x < -1
+    slopes = draws[:, neg] / x[neg]
+    assert slopes.min() < 1 / 8 + 0.01 and slopes.max() > 1 / 3 - 0.01
+    assert _curve("relu").band is None and _curve("leaky_relu").band is None
+
+    fig = activation_figure([_curve("relu"), c])
+    series = [(t.meta["activation"], t.meta["series"]) for t in fig.data]
+    key = c.choice.key
+    lo, hi = series.index((key, "band_lower")), series.index((key, "band_upper"))
+    assert hi == lo + 1 and series.index((key, "y")) > hi  # the upper edge fills down to the lower, behind f
+    assert fig.data[hi].fill == "tonexty" and list(fig.data[hi].y) == list(upper)
+    assert not any(s == "band_lower" for a, s in series if a != key)
