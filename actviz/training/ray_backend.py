@@ -84,6 +84,7 @@ class RayBackend:
         self.address = address if address is not None else (env or None)
         self._lock = threading.Lock()
         self._owns_ray = False
+        self._closed = threading.Event()
         self._spool: Path | None = None
         self._running_keys: dict[str, int] = {}     # configurations this replica follows now
         self._nodes: tuple[float, list[dict[str, float]]] = (0.0, [])
@@ -95,18 +96,34 @@ class RayBackend:
 
         with self._lock:
             if not ray.is_initialized():
-                # "local": a new Ray even if another on this machine left its address behind in /tmp/ray.
-                where = {"address": self.address} if self.address else {"address": "local",
-                                                                        "num_cpus": os.cpu_count() or 1}
-                try:
-                    ray.init(namespace=NAMESPACE, include_dashboard=False, runtime_env=RUNTIME_ENV, **where)
-                except Exception as exc:
-                    at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
-                    hint = TOKEN_HINT if self.address else ""
-                    raise InputError(f"could not reach the Ray cluster{at}: {exc}{hint}") from exc
+                self._init_in_host_thread(ray)
                 self._owns_ray = True
                 LOG.info("jobs run on Ray (%s): %s", self.address or "local", ray.cluster_resources())
         return ray
+
+    def _init_in_host_thread(self, ray: Any) -> None:
+        """``ray.init`` in a thread that lives until :meth:`close`: a local Ray's processes are bound to the
+        thread that starts them (Linux's parent-death signal is per thread), so a Ray started from a short-lived
+        thread (the warm-up, a job's follower) would die with it."""
+        done, failure = threading.Event(), []
+        # "local": a new Ray even if another on this machine left its address behind in /tmp/ray.
+        where = {"address": self.address} if self.address else {"address": "local", "num_cpus": os.cpu_count() or 1}
+
+        def host() -> None:
+            try:
+                ray.init(namespace=NAMESPACE, include_dashboard=False, runtime_env=RUNTIME_ENV, **where)
+            except Exception as exc:  # noqa: BLE001 - reported by the caller
+                failure.append(exc)
+            done.set()
+            if not failure:
+                self._closed.wait()
+
+        threading.Thread(target=host, name="actviz-ray-host", daemon=True).start()
+        done.wait()
+        if failure:
+            at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
+            hint = TOKEN_HINT if self.address else ""
+            raise InputError(f"could not reach the Ray cluster{at}: {failure[0]}{hint}") from failure[0]
 
     def fit(self, threads: int, memory_bytes: int, what: str = "this job") -> int:
         """The CPUs to ask for (at most a machine's), or InputError when no machine has the memory."""
@@ -208,6 +225,7 @@ class RayBackend:
             import ray
 
             ray.shutdown()
+        self._closed.set()
 
 
 def _ended_message(exc: BaseException, estimate_bytes: int, budget_bytes: int | None) -> str:
@@ -250,8 +268,9 @@ class RayExecution:
             ray.kill(handle)
 
     def cpu_seconds(self) -> float | None:
-        """CPU time of the job's actor process, as of the last poll."""
-        return self._cpu
+        """CPU time of the job's actor process, as of the last poll; 0 while the cluster has not placed it
+        (waiting for room is not computing: the overrun check must not count it)."""
+        return self._cpu if self._cpu is not None else 0.0
 
     def _call(self, method: str, *args: Any) -> None:
         with self._lock:  # under the lock: a call made now cannot overtake the ones waiting to be sent

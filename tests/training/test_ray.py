@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -55,10 +56,17 @@ def job_actors(ray) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ray():
+    """A local Ray with this machine's CPUs, started as the server starts it: by the backend, from a thread
+    that ends at once (the warm-up's); Ray's processes must outlive that thread."""
     backend = ray_backend.RayBackend(threads=1)
-    module = backend.connect()  # a local Ray with this machine's CPUs, the actviz package shipped to its workers
+    starter = threading.Thread(target=backend.connect)
+    starter.start()
+    starter.join()
+    import ray as module
+
+    assert module.is_initialized()
     yield module
-    module.shutdown()
+    backend.close()  # ray.shutdown(): it started this Ray
 
 
 @pytest.fixture
