@@ -114,6 +114,8 @@ def _bound(x: np.ndarray, y: np.ndarray, finite: np.ndarray, lower: bool) -> tup
         at_100 = float(s_f[np.argmin(np.abs(x - edge / 10))])
         if at_edge > 0.0 and at_edge >= top and at_100 < 0.5 * at_edge:
             return sign * math.inf, "(-∞" if lower else "∞)"
+        if at_edge >= top and _still_growing(x, s_f, edge):
+            return sign * math.inf, "(-∞" if lower else "∞)"
     # float64 rounds tanh(x) to exactly 1 beyond x ~ 19, so only |x| <= 10 counts as attaining.
     attained = bool((s_f[np.abs(x) <= 10.0 + 1e-9] >= top).any())
     if not attained:
@@ -123,6 +125,15 @@ def _bound(x: np.ndarray, y: np.ndarray, finite: np.ndarray, lower: bool) -> tup
     if lower:
         return value, ("[" if attained else "(") + txt
     return value, txt + ("]" if attained else ")")
+
+
+def _still_growing(x: np.ndarray, s: np.ndarray, edge: float) -> bool:
+    """Slow growth such as log(x): f still rises over the last doublings towards the edge by steps that
+    do not shrink.  A bounded f approaches its bound like 1/|x| (Softsign, arctan) or faster, so each
+    doubling of |x| at most halves its step."""
+    at = [float(s[np.argmin(np.abs(x - edge * k))]) for k in (0.25, 0.5, 1.0)]
+    near, far = at[1] - at[0], at[2] - at[1]
+    return far > 1e-6 * (1.0 + abs(at[2])) and near > 0.0 and far >= 0.75 * near
 
 
 def _limit_at_edge(x: np.ndarray, s: np.ndarray, top: float) -> float:

@@ -304,6 +304,21 @@ def test_output_ranges(name, output_range):
     assert props(name).output_range == output_range
 
 
+@pytest.mark.parametrize("expr, output_range", [
+    # Slow growth is still unbounded: log(1000) = 6.9 was reported as a bound approached.
+    ("log(x)", "(-∞, ∞)"), ("log(log(x))", "(-∞, ∞)"), ("log(1 + abs(x))", "[0, ∞)"), ("sqrt(x)", "[0, ∞)"),
+    # Bounds approached like 1/|x| stay bounds.
+    ("x / (1 + abs(x))", "(-1, 1)"), ("atan(x)", "(-1.571, 1.571)"), ("1 - 1 / (1 + x * x)", "[0, 1)"),
+])
+def test_output_ranges_of_slowly_growing_and_slowly_saturating_formulas(expr, output_range):
+    assert properties(choice.custom(expr, {})).output_range == output_range
+
+
+@pytest.mark.parametrize("w0", [0.1, 0.5, 1.0, 2.5, 7.3, 30.0])
+def test_a_periodic_activation_stays_bounded_for_every_frequency(w0):
+    assert props("sine", w0=w0).output_range.replace("[", "(").replace("]", ")") == "(-1, 1)"
+
+
 @pytest.mark.parametrize("name", EXPECTED_NAMES)
 def test_dy_at_0_and_zero_centred_match_independent_computations(name):
     act = activations.get(name)
