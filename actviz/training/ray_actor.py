@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,7 +49,8 @@ class _Outbox:
 class JobActor:
     """One training job on the cluster: the engine in a thread, its reports kept for the followers."""
 
-    def __init__(self) -> None:
+    def __init__(self, end: Callable[[int], Any] = os._exit) -> None:
+        self._end = end   # how the actor ends itself (tests pass a stand-in: this one ends the process)
         self._lock = threading.Condition()
         self._out = _Outbox(self._lock)
         self._gate = worker.Gate()
@@ -167,7 +169,8 @@ class JobActor:
                 idle = time.monotonic() - self._last_poll
                 finished, alone, started = self._finished, not self._followers, self._started
             if (finished and (alone or idle > ORPHAN_S)) or (not started and idle > ORPHAN_S):
-                os._exit(0)  # a detached actor's process ending frees its name and its resources
+                self._end(0)  # a detached actor's process ending frees its name and its resources
+                return
             if idle > ORPHAN_S and not cancelled:
                 cancelled = True
                 self._stop()
