@@ -16,6 +16,10 @@ CSS = """
 [data-testid="stMainBlockContainer"] h1 { font-size: 1.7rem; padding: 0; }
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"]:has(> div > h1) { margin-bottom: 0; }
 [data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
+/* The network view's run picker and the chart picker wrap onto a second row instead of running under
+   the neighbouring column (labels such as "PReLU [learned init]" are long). */
+[class*="st-key-t_nv_run_"] [data-testid="stButtonGroup"] > div,
+.st-key-t_view [data-testid="stButtonGroup"] > div { flex-wrap: wrap; row-gap: 4px; }
 .av-strip { display: flex; flex-wrap: wrap; gap: 4px 8px; margin: 0; }
 .av-chip { flex: 1 1 150px; max-width: 33%; min-width: 0; font-size: 0.82rem; line-height: 1.25;
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }

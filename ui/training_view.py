@@ -12,16 +12,18 @@ import streamlit as st
 from actviz.plots import training_figures
 from actviz.plots.curve_figures import colour
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot, JobStatus
-from actviz.views import lab_jobs, network_view, training_lab
+from actviz.views import lab_jobs, learned, network_view, training_lab
 from ui.boundary import guard
 from ui.text import escape
 from ui.training_controls import control_row, replay_state
+from ui.training_learned import learned_charts
 from ui.training_netview import network_panel
 
 CONFIG = {"displaylogo": False}
 # Chart groups beside the network view (2-D data) or across the page.
 VIEWS = {"Loss & accuracy": "curves", "Test loss": "test_loss", "Gradients": "grad_norms",
          "Boundaries": "boundary"}
+LEARNED = "Learned"  # offered when an activation parameter is learned
 POLL_S = 0.5        # live refresh with a network view: two a second (its target)
 POLL_CHARTS_S = 1.0  # charts only: once a second (thirty students polling cost half as much)
 
@@ -136,8 +138,13 @@ def race_strip(job: JobSnapshot) -> None:
 
 def charts(job: JobSnapshot, stacked: bool) -> None:
     labels = list(VIEWS) if stacked else [v for v in VIEWS if v != "Test loss"]
+    if learned.learns(job.config):
+        labels.append(LEARNED)
     view = st.segmented_control("Show", labels, key="t_view", default=labels[0],
                                 label_visibility="collapsed") or labels[0]
+    if view == LEARNED and LEARNED in labels:
+        learned_charts(job, stacked)
+        return
     chart = VIEWS.get(view, "curves")
     if chart == "test_loss" and not stacked:
         chart = "curves"

@@ -31,7 +31,7 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return np.array([v if v is not None else np.nan for v in values], dtype=float)
 
 
-def _hues(runs: Sequence[RunProgress]) -> list[int]:
+def run_hues(runs: Sequence[RunProgress]) -> list[int]:
     """Colour index of each run: its position, or, when activations train from several seeds, its activation
     (every seed of one activation in that activation's colour, as the race strip shows them)."""
     groups = [int(getattr(r, "group", i)) for i, r in enumerate(runs)]
@@ -47,7 +47,7 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
     one per run) is the key; a legend, when drawn, sits below the x-axis title, never over it.
     """
     fig = go.Figure()
-    hues = _hues(runs)
+    hues = run_hues(runs)
     for i, r in enumerate(runs):
         epochs = [h.epoch for h in r.history]
         values = [getattr(h, metric) for h in r.history]

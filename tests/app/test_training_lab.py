@@ -422,3 +422,33 @@ def test_the_engines_options_go_from_the_sidebar_into_the_job(lab):
     poll_until_finished(at)
     view = next(f for f in figures(at) if any((t.get("meta") or {}).get("series") == "neurons" for t in f["data"]))
     assert view  # the network view draws the expanded inputs (four feature squares)
+
+
+def test_learned_parameters_are_charted_per_epoch_and_the_shape_morphs():
+    at = open_page(PAGE, {"act": "prelu,relu,swish", "learn": "prelu.init,swish.beta", "hidden": "6",
+                          "epochs": "3", "seed": "5"})
+    assert_clean(at)
+    at.button(key="t_start").click().run()
+    poll_until_finished(at)
+    assert "Learned" in at.segmented_control(key="t_view").options
+    at.segmented_control(key="t_view").set_value("Learned").run()
+    assert_clean(at)
+    manager, token = _manager_and_token(at)
+    job = manager.snapshot(at.session_state["t_job_pick"], token)
+    params = next(f for f in figures(at) if any((t.get("meta") or {}).get("param") for t in f["data"]))
+    lines = {(t["meta"]["run"], t["meta"]["param"]): t for t in params["data"]}
+    assert set(lines) == {(0, "init"), (2, "beta")}  # ReLU learns nothing
+    for (run, param), line in lines.items():
+        recorded = [h.learned[param][0] for h in job.runs[run].history]
+        assert line["x"] == [0, 1, 2, 3] and line["y"][1:] == pytest.approx(recorded)
+    assert lines[(0, "init")]["y"][0] == pytest.approx(0.25) and lines[(2, "beta")]["y"][0] == pytest.approx(1.0)
+    picker = at.selectbox(key="t_learned_run")
+    assert len(picker.options) == 2 and "PReLU" in picker.options[0] and "Swish" in picker.options[1]
+    picker.set_value(2).run()
+    shape = next(f for f in figures(at) if f.get("frames"))
+    assert [fr["name"] for fr in shape["frames"]] == ["0", "1", "2", "3"]
+    # The last frame is Swish with the learned beta, x·σ(βx), computed here.
+    import numpy as np
+
+    x, beta = np.asarray(shape["data"][0]["x"]), job.runs[2].history[-1].learned["beta"][0]
+    assert shape["frames"][-1]["data"][0]["y"] == pytest.approx(x / (1 + np.exp(-beta * x)), rel=1e-4, abs=1e-5)
