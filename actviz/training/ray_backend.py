@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -123,7 +124,7 @@ class RayBackend:
         if failure:
             at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
             hint = TOKEN_HINT if self.address else ""
-            raise InputError(f"could not reach the Ray cluster{at}: {failure[0]}{hint}") from failure[0]
+            raise InputError(f"could not reach the Ray cluster{at}: {str(failure[0])[:300]}{hint}") from failure[0]
 
     def fit(self, threads: int, memory_bytes: int, what: str = "this job") -> int:
         """The CPUs to ask for (at most a machine's), or InputError when no machine has the memory."""
@@ -226,6 +227,10 @@ class RayBackend:
 
             ray.shutdown()
         self._closed.set()
+        with self._lock:
+            spool, self._spool = self._spool, None
+        if spool is not None and spool.name.startswith("actviz-models-"):  # a private temporary folder
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 def _ended_message(exc: BaseException, estimate_bytes: int, budget_bytes: int | None) -> str:
