@@ -38,6 +38,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from actviz import budget
@@ -53,6 +54,7 @@ POLL_S = 0.2            # how often a follower asks its job actor what is new
 TOKEN_HINT = ("; a cluster with token authentication (Ray's default) also needs RAY_AUTH_MODE=token and its token "
               "here (RAY_AUTH_TOKEN, or the head's ~/.ray/auth_token)")
 NODES_TTL_S = 10.0      # the cluster's machines, cached between job starts
+CONNECT_TIMEOUT_S = 60.0  # a local Ray starts in seconds; an address that does not answer gets this long
 # The actviz package travels to the cluster's workers with every server's connection (Ray caches it by hash).
 RUNTIME_ENV = {"py_modules": [str(Path(__file__).resolve().parent.parent)], "excludes": ["__pycache__", "*.pyc"]}
 
@@ -85,6 +87,7 @@ class RayBackend:
         self.address = address if address is not None else (env or None)
         self._lock = threading.Lock()
         self._owns_ray = False
+        self._host: SimpleNamespace | None = None   # the thread that runs ray.init
         self._closed = threading.Event()
         self._spool: Path | None = None
         self._running_keys: dict[str, int] = {}     # configurations this replica follows now
@@ -92,39 +95,48 @@ class RayBackend:
 
     # --- Ray itself ----------------------------------------------------------------------------------
     def connect(self) -> Any:
-        """The ``ray`` module, connected: to ACTVIZ_RAY_ADDRESS, else a local Ray with this machine's CPUs."""
+        """The ``ray`` module, connected: to ACTVIZ_RAY_ADDRESS, else a local Ray with this machine's CPUs.
+        InputError when that fails or takes over CONNECT_TIMEOUT_S (Ray itself retries an unreachable
+        address for ever: a job must fail saying so, not wait)."""
         import ray
 
         with self._lock:
-            if not ray.is_initialized():
-                self._init_in_host_thread(ray)
-                self._owns_ray = True
-                LOG.info("jobs run on Ray (%s): %s", self.address or "local", ray.cluster_resources())
+            if ray.is_initialized() and self._host is None:  # connected by someone else in this process
+                return ray
+            if self._host is None or (self._host.done.is_set() and self._host.failure):
+                self._host = self._start_host(ray)  # the first call, or a retry after a failure
+            host = self._host
+        at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
+        hint = TOKEN_HINT if self.address else ""
+        if not host.done.wait(CONNECT_TIMEOUT_S):
+            raise InputError(f"could not reach the Ray cluster{at} within {CONNECT_TIMEOUT_S:g} s{hint}")
+        if host.failure:
+            raise InputError(f"could not reach the Ray cluster{at}: {str(host.failure[0])[:300]}{hint}")
         return ray
 
-    def _init_in_host_thread(self, ray: Any) -> None:
+    def _start_host(self, ray: Any) -> SimpleNamespace:
         """``ray.init`` in a thread that lives until :meth:`close`: a local Ray's processes are bound to the
         thread that starts them (Linux's parent-death signal is per thread), so a Ray started from a short-lived
         thread (the warm-up, a job's follower) would die with it."""
-        done, failure = threading.Event(), []
+        host = SimpleNamespace(done=threading.Event(), failure=[])
         # "local": a new Ray even if another on this machine left its address behind in /tmp/ray.
         where = {"address": self.address} if self.address else {"address": "local", "num_cpus": os.cpu_count() or 1}
 
-        def host() -> None:
+        def run() -> None:
             try:
                 ray.init(namespace=NAMESPACE, include_dashboard=False, runtime_env=RUNTIME_ENV, **where)
-            except Exception as exc:  # noqa: BLE001 - reported by the caller
-                failure.append(exc)
-            done.set()
-            if not failure:
+                with self._lock:
+                    self._owns_ray = True
+                LOG.info("jobs run on Ray (%s): %s", self.address or "local", ray.cluster_resources())
+            except Exception as exc:  # noqa: BLE001 - reported by connect()
+                LOG.warning("could not start or join Ray (%s): %s", self.address or "local", exc)
+                host.failure.append(exc)
+            host.done.set()
+            if not host.failure:
                 self._closed.wait()
 
-        threading.Thread(target=host, name="actviz-ray-host", daemon=True).start()
-        done.wait()
-        if failure:
-            at = f" at {self.address} ({ADDRESS_ENV})" if self.address else ""
-            hint = TOKEN_HINT if self.address else ""
-            raise InputError(f"could not reach the Ray cluster{at}: {str(failure[0])[:300]}{hint}") from failure[0]
+        threading.Thread(target=run, name="actviz-ray-host", daemon=True).start()
+        return host
 
     def fit(self, threads: int, memory_bytes: int, what: str = "this job") -> int:
         """The CPUs to ask for (at most a machine's), or InputError when no machine has the memory."""

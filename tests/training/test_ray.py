@@ -92,6 +92,37 @@ def test_the_environment_chooses_ray(monkeypatch):
     assert isinstance(JobManager(Limits()).backend, ray_backend.RayBackend)
 
 
+UNREACHABLE = """
+import os, time
+from actviz.activations.choice import choose
+from actviz.data.datasets import DatasetSpec
+from actviz.limits import Limits
+from actviz.training import ray_backend
+from actviz.training.config import TrainConfig
+from actviz.training.jobs import JobManager
+ray_backend.CONNECT_TIMEOUT_S = 3.0
+mgr = JobManager(Limits(max_running_jobs=1), backend=ray_backend.RayBackend(address="127.0.0.1:1"))
+job, _ = mgr.submit(TrainConfig(DatasetSpec("moons"), (choose("relu"),), epochs=2), "alice")
+deadline = time.monotonic() + 60
+while not mgr.snapshot(job, "alice").status.finished and time.monotonic() < deadline:
+    time.sleep(0.05)
+snap = mgr.snapshot(job, "alice")
+print(snap.status, "|", snap.error, flush=True)
+os._exit(0)  # Ray keeps retrying that address in a thread of its own
+"""
+
+
+def test_a_cluster_that_does_not_answer_fails_the_job_saying_so(repo_root):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", UNREACHABLE], cwd=repo_root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status, error = done.stdout.strip().splitlines()[-1].split(" | ")
+    assert status == "failed"
+    assert error.startswith("could not reach the Ray cluster at 127.0.0.1:1 (ACTVIZ_RAY_ADDRESS) within 3 s")
+    assert "RAY_AUTH_MODE=token" in error
+
+
 def test_the_same_config_gives_the_same_history_on_worker_processes_and_on_ray(make):
     cfg = config(epochs=4)
     histories, models = [], []
@@ -204,17 +235,22 @@ def test_two_replicas_submitting_the_same_config_share_one_job_on_the_cluster(ma
     wait_for(lambda: len(first.snapshot(a, "alice").runs[0].history) > before + 2, what="the job to go on")
     assert first.snapshot(a, "alice").status == JobStatus.RUNNING  # ... and the job goes on for this one
     assert job_actors(ray) == [name]  # trained once
-    fresh, _ = first.submit(cfg, "alice", fresh=True)  # a fresh run of the same config trains anew
-    wait_for(lambda: len(first.snapshot(fresh, "alice").runs[0].history) >= 1, what="the fresh run")
-    assert first._executions[fresh].actor_name != name and len(job_actors(ray)) == 2
-    first._executions[fresh].kill()  # the backend's last resort ends the job on the cluster at once
-    wait_for(lambda: first.snapshot(fresh, "alice").status.finished, timeout=20, what="the kill")
-    assert first.snapshot(fresh, "alice").status == JobStatus.FAILED
-    assert first.snapshot(fresh, "alice").error == "the job was killed"
-    first.cancel(a, "alice")
-    wait_for(lambda: first.snapshot(a, "alice").status.finished, timeout=20, what="the stop")
-    assert first.model(a, "alice", 0) is not None
-    wait_for(lambda: not job_actors(ray), timeout=20, what="the actors to end once nobody follows")
+    first._executions[a].kill()  # the backend's last resort ends the job on the cluster at once
+    wait_for(lambda: first.snapshot(a, "alice").status.finished, timeout=20, what="the kill")
+    assert first.snapshot(a, "alice").status == JobStatus.FAILED
+    assert first.snapshot(a, "alice").error == "the job was killed"
+    wait_for(lambda: not job_actors(ray), timeout=20, what="the actor to be gone")
+
+
+def test_a_fresh_run_of_a_config_this_replica_follows_gets_an_actor_of_its_own():
+    backend = ray_backend.RayBackend()
+    shared = backend.claim("key", "job1")
+    assert shared == ray_backend.actor_name("key")  # what every replica finds
+    fresh = backend.claim("key", "job2")  # this replica already follows "key": the user asked for a new run
+    assert fresh != shared and fresh.startswith(shared)
+    backend.unclaim("key")
+    backend.unclaim("key")
+    assert backend.claim("key", "job3") == shared  # nothing followed any more: the shared name again
 
 
 def test_gradient_flow_runs_as_a_ray_task_and_a_closed_tab_cancels_it(make):
