@@ -85,8 +85,13 @@ def _stop_replay() -> None:
     st.session_state.pop("t_replay", None)
 
 
-def _set_lr(manager: JobManager, job_id: str, token: str, key: str) -> None:
-    _verb(manager, "set_lr", job_id, token, float(st.session_state[key]))
+def _set_lr(manager: JobManager, job_id: str, token: str, key: str, current: float) -> None:
+    value = float(st.session_state[key])
+    # Streamlit can call on_change for a box nobody touched (the browser's first report of a value the
+    # script preset), often as the race ends: that sent set_lr to a finished job and a toast said "the job
+    # is not training" over the results.  Only a changed value is a command.
+    if value != current:
+        _verb(manager, "set_lr", job_id, token, value)
 
 
 def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSnapshot, replaying: bool) -> None:
@@ -95,7 +100,10 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
         st.rerun(scope="app")
     paused = bool(lab_jobs.snapshot_attr(job, "paused", False))
     finished = job.status in FINISHED
-    status, *cells = st.columns([2.3, 1, 1, 1, 1, 1.5], vertical_alignment="center", gap="small")
+    # A finished race has three controls, each given the room of its label: in a sixth of the row
+    # "Run again" and "Replay" broke mid-word at 150 % zoom.
+    widths = [2.2, 1.6, 1.3, 1.5, 1.0] if finished and not replaying else [2.3, 1, 1, 1, 1, 1.5]
+    status, *cells = st.columns(widths, vertical_alignment="center", gap="small")
     status.markdown(_status_text(job, shown, paused, replaying))
     if replaying:
         cells[0].button("Stop replay", key=f"t_replay_stop_{job.id}", on_click=_stop_replay, width="stretch")
@@ -127,10 +135,12 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
                         args=(manager, "cancel", job.id, token), help="Stop training; the results so far are kept.")
         if has["set_lr"] and job.status == JobStatus.RUNNING:
             key = f"t_ctl_lr_{job.id}"
+            lr_now = float(lab_jobs.snapshot_attr(job, "lr", job.config.lr))
             if key not in st.session_state:
-                st.session_state[key] = float(lab_jobs.snapshot_attr(job, "lr", job.config.lr))
+                st.session_state[key] = lr_now
             cells[4].number_input("learning rate now", *limits.LR_RANGE, format="%.4g", key=key,
-                                  on_change=_set_lr, args=(manager, job.id, token, key), label_visibility="collapsed",
+                                  on_change=_set_lr, args=(manager, job.id, token, key, lr_now),
+                                  label_visibility="collapsed",
                                   help="Change the learning rate while the job trains; it applies from the next step.")
     message = st.session_state.pop("t_ctl_message", None)
     if message:

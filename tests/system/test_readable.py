@@ -1,7 +1,8 @@
 """Every page readable on a classroom projector (1280×720) and at 150 % browser zoom, in real Chromium.
 
 - No button's or table header's text is clipped: for every button and table header (and everything inside
-  them) the text fits, i.e. its scroll width does not exceed its client width.
+  them) the text fits, i.e. its scroll width does not exceed its client width; and no word in them is
+  broken across two lines ("Run aga / in"): they wrap at spaces and hyphens only.
 - No chart's axis titles, subplot titles or annotations overlap one another (grids included).
 - Each page's title is whole: below Streamlit's top bar and not covered by the block drawn after it
   (the training lab's compact title once lost its lower half under the Start row).
@@ -37,6 +38,26 @@ CLIPPED_JS = """() => {
     if (el.offsetParent === null || !(el.innerText || '').trim()) continue;
     if (el.scrollWidth > el.clientWidth + 1)
       out.push(`${el.tagName} "${el.innerText.trim().slice(0, 60)}": ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return out; }"""
+
+# Words split across two lines inside a button or table header ("Run aga|in"): wrap at spaces and hyphens only.
+SPLIT_WORDS_JS = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('button, th')) {
+    if (el.offsetParent === null) continue;
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const re = /[^\\s\\-]+/g;  // a break after a hyphen ("zero-|centred") is a break between words
+      let m;
+      while ((m = re.exec(node.textContent))) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) out.push(`${el.tagName} "${el.innerText.trim().slice(0, 40)}": "${m[0]}"`);
+      }
+    }
   }
   return out; }"""
 
@@ -128,6 +149,8 @@ def _assert_title_whole(page, where: str) -> None:
 def _assert_nothing_clipped(page, where: str) -> None:
     clipped = page.evaluate(CLIPPED_JS)
     assert not clipped, f"{where} at {page.zoom:.0%} zoom: " + "; ".join(clipped)
+    split = page.evaluate(SPLIT_WORDS_JS)
+    assert not split, f"{where} at {page.zoom:.0%} zoom, words broken across lines: " + "; ".join(split)
     overlaps = page.evaluate(OVERLAP_JS)
     assert not overlaps, f"{where} at {page.zoom:.0%} zoom, chart titles overlap: " + "; ".join(overlaps)
 
