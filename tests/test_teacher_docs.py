@@ -140,3 +140,27 @@ def test_the_readme_names_every_learnable_parameter(readme):
             assert f"`{name}`" in section, name
             if name != "rational":
                 assert all(p in section for p in act.learnable), (name, act.learnable)
+
+
+def _readme_commands(readme: str) -> list[list[str]]:
+    """Every `python -m actviz …` command in the README's shell blocks, continuation lines joined."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if line.startswith(".venv/bin/python -m actviz "):
+                commands.append(shlex.split(line)[3:])
+    return commands
+
+
+def test_every_command_line_the_readme_shows_parses(readme):
+    from actviz.cli import build_parser
+
+    commands = _readme_commands(readme)
+    assert {c[0] for c in commands} >= {"activations", "curve", "surface", "train", "gradients", "neurons",
+                                        "evaluate", "data", "bench"}
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv)  # argparse exits (SystemExit) on an unknown option or a bad value
