@@ -58,7 +58,7 @@ class JobActor:
         self._sink = worker.PipeSink(self._out, self._gate, self._control)
         self._followers: set[str] = set()
         self._holders: set[str] = set()
-        self._started = self._finished = False
+        self._started = self._finished = self._joined = False
         self._checkpoints: list[bytes | None] = []
         self._last_poll = time.monotonic()
         threading.Thread(target=self._watch, name="actviz-watch", daemon=True).start()
@@ -69,6 +69,7 @@ class JobActor:
             if self._finished:
                 return False
             self._followers.add(follower)
+            self._joined = True
             self._last_poll = time.monotonic()
             return True
 
@@ -168,7 +169,8 @@ class JobActor:
             with self._lock:
                 idle = time.monotonic() - self._last_poll
                 finished, alone, started = self._finished, not self._followers, self._started
-            if (finished and (alone or idle > ORPHAN_S)) or (not started and idle > ORPHAN_S):
+                left = alone and self._joined  # its only followers left before it started (cancelled while queued)
+            if (finished and (alone or idle > ORPHAN_S)) or (not started and (idle > ORPHAN_S or left)):
                 self._end(0)  # a detached actor's process ending frees its name and its resources
                 return
             if idle > ORPHAN_S and not cancelled:

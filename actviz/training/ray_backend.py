@@ -263,11 +263,16 @@ class RayExecution:
         self._lock = threading.Lock()
         self._handle: Any = None
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._killed = False
+        self._killed = self._cancelled = False
         self._cpu: float | None = None
 
     # --- the execution interface ---------------------------------------------------------------------
     def control(self, command: str, *args: Any) -> None:
+        if command == "cancel":
+            with self._lock:
+                if self._handle is None:  # still waiting for room on the cluster: stop waiting, nothing ran
+                    self._cancelled = True
+                    return
         self._call("command", command, list(args))
 
     def hold(self) -> None:
@@ -307,8 +312,11 @@ class RayExecution:
                 return self.job.on_exit(None)
             except Exception as exc:  # noqa: BLE001 - Ray refused or lost the actor
                 return self.job.on_exit(self._ended(exc))
-            if handle is None:
-                return self.job.on_exit("stopped before it started")
+            if handle is None and self._killed:
+                return self.job.on_exit("the job was killed")
+            if handle is None:  # cancelled while the cluster had no room for it
+                self.job.on_message(("done", [], True))
+                return self.job.on_exit(None)
             self._pump(handle)
         finally:
             self.backend.unclaim(self.key)
@@ -328,7 +336,10 @@ class RayExecution:
             except ray.exceptions.RayActorError:  # it was ending just then
                 joined = False
             if joined is None:
-                ray.kill(handle)
+                if self._killed:
+                    ray.kill(handle)
+                else:  # cancelled: leave as soon as placed (another replica may be waiting for the same actor)
+                    handle.leave.remote(self.follower)
                 return None
             if joined:
                 break
@@ -345,9 +356,9 @@ class RayExecution:
         return handle
 
     def _wait(self, ray: Any, ref: Any) -> Any:
-        """``ray.get(ref)``, or None once this execution was killed."""
+        """``ray.get(ref)``, or None once this execution was killed or cancelled."""
         while not ray.wait([ref], timeout=0.5)[0]:
-            if self._killed:
+            if self._killed or self._cancelled:
                 return None
         return ray.get(ref)
 

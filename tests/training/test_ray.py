@@ -215,6 +215,23 @@ mgr.shutdown()
 """
 
 
+def test_a_job_waits_while_the_cluster_is_full_and_a_cancel_ends_the_wait(make, ray):
+    # Each job asks for both of the machine's CPUs (work big enough for two threads): the second must wait.
+    both = budget.Estimate("this training job", {"all": 2**20}, 1e6, 10.0, step_flops=10 * budget.PARALLEL_STEP_FLOPS)
+    first, second = make(max_running_jobs=1, estimator=lambda cfg: both), make(max_running_jobs=1,
+                                                                             estimator=lambda cfg: both)
+    a, _ = first.submit(config(epochs=1000, acts=("relu",)), "alice")
+    wait_for(lambda: first.snapshot(a, "alice").runs[0].history, what="the first job to train")
+    b, _ = second.submit(config(epochs=1000, acts=("tanh",)), "bob")
+    time.sleep(2.0)
+    waiting = second.snapshot(b, "bob")
+    assert waiting.status == JobStatus.RUNNING and not waiting.runs[0].live  # placed nowhere yet: no progress
+    second.cancel(b, "bob")
+    wait_for(lambda: second.snapshot(b, "bob").status == JobStatus.CANCELLED, timeout=10, what="the cancel")
+    assert first.snapshot(a, "alice").status == JobStatus.RUNNING
+    first.cancel(a, "alice")
+
+
 def test_two_replicas_submitting_the_same_config_share_one_job_on_the_cluster(make, ray, repo_root):
     first = make()  # this process is one replica; a second process joins the cluster by its address
     cfg = config(epochs=1000, acts=("relu",), hidden=(16,))

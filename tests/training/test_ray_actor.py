@@ -152,3 +152,14 @@ def test_an_actor_nobody_polls_stops_its_job_and_ends(actor, monkeypatch):
         time.sleep(0.05)
     assert actor.ended == [0]
     assert actor._control.is_set()  # the engine was told to stop first
+
+
+def test_an_actor_whose_followers_left_before_it_started_ends(actor):
+    assert actor.join("a")  # the cluster placed it just as its only replica cancelled the wait
+    time.sleep(0.3)
+    assert actor.ended == []  # joined, about to start
+    assert actor.leave("a") is False
+    deadline = time.monotonic() + 5
+    while not actor.ended and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert actor.ended == [0]
