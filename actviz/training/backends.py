@@ -8,8 +8,10 @@ back as messages to the job's ``on_message`` / ``on_exit`` (see :mod:`.worker` f
 - :class:`ProcessBackend` (the server's default): one worker process per job, forked warm, with a memory
   ceiling; trained models come back once, as checkpoint files in a spool folder.
 - :class:`ThreadBackend`: jobs in threads of this process with any ``runner(cfg, sink, control)``; for
-  tests with stand-in runners, and the shape a Ray backend follows (``start`` submits a task or actor,
-  messages come back through an actor or queue, ``load_model`` fetches the checkpoint).
+  tests with stand-in runners.
+- :class:`~.ray_backend.RayBackend` (``ACTVIZ_JOB_BACKEND=ray``, chosen in :mod:`.backend_config`): a job
+  is a Ray actor running the same engine and sink; its messages come back by polling the actor, its
+  models as checkpoint files in this server's spool folder.
 """
 
 from __future__ import annotations
