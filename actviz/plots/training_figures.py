@@ -222,9 +222,10 @@ def confusion_figure(labels: Sequence[str], matrices: Sequence[Sequence[Sequence
     for label, m in zip(labels, matrices, strict=True):
         a = np.asarray(m, dtype=float)
         acc = float(np.trace(a) / a.sum()) if a.sum() else math.nan
-        titles.append(f"{plain(label)}: {acc:.1%} correct")
+        # Two lines: "PReLU [learned init]: 92.7% correct" ran into its neighbours at 150 % zoom.
+        titles.append(f"{plain(label)}<br>{acc:.1%} correct")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
-                        vertical_spacing=0.2 if rows > 1 else 0.1)
+                        vertical_spacing=min(0.3, 160 / (row_height * rows)) if rows > 1 else 0.1)
     names = [plain(c) for c in class_names]  # a CSV's class names: text, never Plotly's HTML
     k = len(names)
     for i, m in enumerate(matrices):
@@ -238,7 +239,7 @@ def confusion_figure(labels: Sequence[str], matrices: Sequence[Sequence[Sequence
     fig.update_xaxes(type="category", title_text="predicted", title_standoff=2, side="bottom")
     fig.update_layout(title={"text": "Test confusion matrices (counts; rows = true class)", "font": {"size": 15}},
                       height=row_height * rows + 70 + 8 * max(0, k - 4),
-                      margin={"l": 60, "r": 10, "t": 70, "b": 40})
+                      margin={"l": 60, "r": 10, "t": 90, "b": 40})
     return fig
 
 

@@ -23,7 +23,8 @@ def test_class_names_with_html_are_shown_as_text_in_the_confusion_matrix():
     fig = training_figures.confusion_figure(["f(x) = where(x<b ,x,x>0)"], [[[3, 1], [0, 4]]], [LINK, "<b>dog</b>"])
     heat = fig.data[0]
     assert list(heat.x) == list(heat.y) == ["&lt;a href=\"https://ev.il\"&gt;cat&lt;/a&gt;", "&lt;b&gt;dog&lt;/b&gt;"]
-    assert "<a" not in _texts(fig) and "<b" not in _texts(fig)
+    texts = _texts(fig).replace("<br>", "")  # the panel titles' own line breaks are ours
+    assert "<a" not in texts and "<b" not in texts
 
 
 @examples("escape")

@@ -274,8 +274,7 @@ def test_gallery_morph_and_gated_surface_are_readable(screen, app_url):
     _shot(screen, "gallery-gated")
 
 
-# At 150 % zoom the Learned view's neighbours still overlap (their run titles): checked at 100 % for now.
-@pytest.mark.parametrize("screen", [1.0], indirect=True, ids=lambda z: f"{z:.0%}")
+@pytest.mark.parametrize("screen", ZOOMS, indirect=True, ids=lambda z: f"{z:.0%}")
 def test_training_lab_learned_view_is_readable(screen, app_url):
     """The README's pictures of learned activation parameters: PReLU's slope, Swish's β and DyT's α per
     epoch, and one run's learned shape through the epochs."""
@@ -293,5 +292,6 @@ def test_training_lab_learned_view_is_readable(screen, app_url):
     no_exceptions(screen)
     _assert_nothing_clipped(screen, "training lab, learned view")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    screen.locator(".st-key-t_chart_learned").screenshot(path=str(SHOTS / "training-lab-learned-params@100.png"))
-    shape.screenshot(path=str(SHOTS / "training-lab-learned-shape@100.png"))
+    zoom = int(screen.zoom * 100)
+    screen.locator(".st-key-t_chart_learned").screenshot(path=str(SHOTS / f"training-lab-learned-params@{zoom}.png"))
+    shape.screenshot(path=str(SHOTS / f"training-lab-learned-shape@{zoom}.png"))

@@ -17,7 +17,7 @@ def test_the_confusion_heatmap_draws_every_count_and_its_accuracy():
     assert [np.asarray(t.z).tolist() for t in heat] == [a, b]
     assert list(heat[0].x) == ["setosa", "versicolor", "virginica"] and heat[0].texttemplate == "%{z}"
     titles = [ann.text for ann in fig.layout.annotations]
-    assert titles == [f"ReLU: {135 / 150:.1%} correct", f"Sigmoid: {149 / 150:.1%} correct"]
+    assert titles == [f"ReLU<br>{135 / 150:.1%} correct", f"Sigmoid<br>{149 / 150:.1%} correct"]
     assert fig.layout.yaxis.autorange == "reversed"  # the first true class on top, as the matrix is written
 
 
