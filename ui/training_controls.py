@@ -110,7 +110,9 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
     elif finished:
         cells[0].button("Run again", key=f"t_again_{job.id}", type="primary", width="stretch",
                         on_click=_run_again, args=(manager, job, token),
-                        help="Train the same setup again as a new job (same seed, so the same race).")
+                        help="Train the same setup again as a new job (same seed, so the same race)."
+                        if job.status != JobStatus.INTERRUPTED else "Start this setup again from the beginning, "
+                        "as a new job (same seed, so the same race).")
         cells[1].button("Replay", key=f"t_replay_go_{job.id}", width="stretch", on_click=_replay, args=(job.id,),
                         disabled=not any(r.history for r in job.runs),
                         help="Play this finished race again from its recorded epochs, at the pace on the right.")
@@ -155,9 +157,12 @@ def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: 
         return f"**Waiting in the queue** · position {job.queue_position}"
     if job.status == JobStatus.FAILED:
         return f"**Failed:** {escape(job.error)}"
+    if job.status == JobStatus.INTERRUPTED:  # the message says after which epoch, and to start it again
+        return f"**Interrupted** · epoch {done}/{job.config.epochs} · {escape(job.error)}"
     word = lab_jobs.describe_status(job, paused).capitalize()
     lr = lab_jobs.snapshot_attr(job, "lr", None)
     extra = f" · lr {lr:g}" if isinstance(lr, (int, float)) and lr != job.config.lr else ""
     others = job.watchers - 1
     shared = f" · shared with {others} other session(s)" if others > 0 and not job.status.finished else ""
-    return f"**{word}** · epoch {done}/{job.config.epochs}{extra}{shared}"
+    note = f" · {escape(job.error)}" if job.status == JobStatus.DONE and job.error else ""  # e.g. a model file gone
+    return f"**{word}** · epoch {done}/{job.config.epochs}{extra}{shared}{note}"

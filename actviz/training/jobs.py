@@ -21,7 +21,9 @@ live controls ``pause``, ``resume``, ``step``, ``set_lr`` — so that the place 
   students pressing the same preset cost one job); ``fresh=True`` never attaches;
 - a session only sees, controls and downloads the jobs it submitted or attached to; finished jobs are
   freed ``job_ttl_s`` after they finish; jobs whose sessions have all gone for ``session_ttl_s`` are
-  cancelled.
+  cancelled;
+- with a state folder (``ACTVIZ_STATE_DIR``) the job list and trained models survive a restart
+  (:mod:`.persist`); jobs a restart interrupted come back finished as ``interrupted``.
 
 One scheduler thread (alive while there are jobs) starts, holds and releases jobs; the backend reports
 progress into the :class:`Job` records that pages poll with ``snapshot``.
@@ -38,14 +40,8 @@ from typing import Any
 from actviz import budget as budget_mod
 from actviz import limits as limits_mod
 from actviz.errors import InputError
-from actviz.training import backend_config, estimates, worker
-from actviz.training.backends import (
-    Backend,
-    Execution,
-    PendingExecution,
-    ThreadBackend,
-    csv_table,
-)
+from actviz.training import backend_config, estimates, persist, pool, worker
+from actviz.training.backends import Backend, Execution, PendingExecution, ThreadBackend, csv_table
 from actviz.training.config import TrainConfig
 from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus
 
@@ -62,7 +58,9 @@ MAX_LIVE_PER_SLOT = 4     # worker processes alive (running, taking a break or p
 class JobManager:
     def __init__(self, limits: limits_mod.Limits | None = None, clock: Callable[[], float] = time.monotonic,
                  runner: Callable[..., Any] | None = None, backend: Backend | None = None,
-                 estimator: Callable[[TrainConfig], budget_mod.Estimate] | None = None):
+                 estimator: Callable[[TrainConfig], budget_mod.Estimate] | None = None,
+                 state_dir: str | None | bool = True):
+        """``state_dir``: the folder jobs are kept in across restarts (True: ``ACTVIZ_STATE_DIR``; None: memory)."""
         self.limits = limits or limits_mod.current()
         self._clock = clock
         threads = self._threads = estimates.job_threads(self.limits)
@@ -87,6 +85,10 @@ class JobManager:
         self.completed = 0
         # Set by the UI layer: is any browser tab of this session still connected?
         self.liveness: Callable[[str], bool] | None = None
+        self._persist = persist.Persistence.open(limits_mod.state_dir() if state_dir is True else state_dir, clock)
+        self._jobs.update((job.id, job) for job in self._persist.restore(self.limits.job_ttl_s))
+        if self._jobs:
+            self._ensure_scheduler()  # frees them when their time is up
 
     @property
     def _runner(self) -> Callable[..., Any] | None:  # tests swap the stand-in runner of a thread backend
@@ -129,6 +131,7 @@ class JobManager:
             self._jobs[job.id] = job
             self._by_key[job.key] = job.id
             self._queue.append(job.id)
+            self._persist.save(job)
             LOG.info("job %s queued (%d runs, %s, %s; queue %d): %s", job.id[:6], len(job.runs),
                      budget_mod.human_bytes(estimate.memory_bytes), budget_mod.human_minutes(estimate.minutes),
                      len(self._queue), job.key[:300])
@@ -193,7 +196,8 @@ class JobManager:
             job = self._visible(job_id, session)
         if job is None or job.status not in FINISHED or not isinstance(run, int) or not 0 <= run < len(job.models):
             return None
-        return self.backend.load_model(job.models[run])
+        ref = job.models[run]
+        return persist.load_model(ref) if job.restored else self.backend.load_model(ref)
 
     def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate: budget_mod.Estimate,
                  interrupt: Callable[[], None] | None = None) -> Any:
@@ -255,6 +259,7 @@ class JobManager:
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._lock:
             self._closed = True
+            self._persist.freeze([j for j in self._jobs.values() if not j.status.finished])  # read as interrupted
             for job in list(self._jobs.values()):
                 if not job.status.finished:
                     self._stop(job, None)
@@ -266,6 +271,7 @@ class JobManager:
         if scheduler is not None:
             scheduler.join(max(0.1, deadline - time.monotonic()))
         self.backend.close()
+        self._persist.close()
 
     # --- scheduling --------------------------------------------------------------------------------
     def _live(self) -> list[Job]:
@@ -288,9 +294,8 @@ class JobManager:
         return min(candidates, key=lambda j: (j.ran_s, j.created))
 
     def _memory_free(self, job: Job) -> bool:
-        pool = self._memory_pool_mb
         used = sum(j.estimate.memory_bytes for j in self._live())
-        return not self._live() or used + job.estimate.memory_bytes <= pool * budget_mod.MB
+        return not self._live() or used + job.estimate.memory_bytes <= self._memory_pool_mb * budget_mod.MB
 
     def _schedule(self) -> None:
         """One round: stop overruns, fill free workers, give waiting jobs their turn.  Decisions are made
@@ -330,6 +335,7 @@ class JobManager:
                 if slots <= 0 and not waiting:
                     break
             self.peak_running = max(self.peak_running, len(self._turns()))
+            self._persist.tick(self._live())
         for job, payload, pending in starts:
             self._launch(job, payload, pending)
 
@@ -359,9 +365,11 @@ class JobManager:
         except InputError as exc:
             job.set_status(JobStatus.FAILED, now, str(exc))
             self._drop_key(job)
+            self._persist.save(job)
             return None
         job.on_done = self._finished
         job.set_status(JobStatus.RUNNING, now)
+        self._persist.save(job)
         payload = {"job_id": job.id, "config": job.config, "estimate_bytes": job.estimate.memory_bytes,
                    "threads": job.estimate.threads(self._threads),
                    "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": table}
@@ -385,12 +393,14 @@ class JobManager:
 
     def _finished(self, job: Job, status: JobStatus, error: str | None, models: list[Any]) -> None:
         """Called by the job when its backend reported the end (from the backend's thread)."""
+        models = self._persist.adopt(job.id, models)  # into the state folder before the job says it is done
         with self._lock:
             self._executions.pop(job.id, None)
             job.models = models
             job.set_status(status, self._clock(), error)
             if status != JobStatus.DONE:
                 self._drop_key(job)
+            self._persist.save(job)
             self.completed += 1
             first = f"; first live point {1e3 * job.first_progress_s:.0f} ms after submit" \
                 if job.first_progress_s is not None else ""
@@ -403,6 +413,7 @@ class JobManager:
             self._queue.remove(job.id)
             job.set_status(JobStatus.CANCELLED, self._clock(), reason)
             self._drop_key(job)
+            self._persist.save(job)
             return
         job.stopping, job.stop_reason = True, reason
         execution = self._executions.get(job.id)
@@ -443,7 +454,7 @@ class JobManager:
                     freed = self.cleanup()
                     if freed:
                         LOG.info("freed %d finished or abandoned job(s)", freed)
-                        _return_memory_to_os()
+                        pool.return_memory_to_os()
             except Exception:  # the scheduler must survive a bug in one round
                 LOG.exception("scheduling round failed")
             with self._lock:
@@ -469,18 +480,10 @@ class JobManager:
     def _free(self, job: Job) -> None:
         self._drop_key(job)
         self._jobs.pop(job.id, None)
-        self.backend.discard(job.models)
+        self._persist.forget(job)  # the row and the model files go together
+        if not job.restored:
+            self.backend.discard(job.models)
         job.models = []
-
-
-def _return_memory_to_os() -> None:
-    """Hand freed heap pages back to the OS after jobs are dropped (glibc keeps them otherwise)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 _MANAGER: JobManager | None = None

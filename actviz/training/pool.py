@@ -417,3 +417,13 @@ def _rss(pid: int | None) -> int:
     except OSError:
         pass
     return 0
+
+
+def return_memory_to_os() -> None:
+    """Hand freed heap pages back to the OS after jobs are dropped (glibc keeps them otherwise)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass

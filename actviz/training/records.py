@@ -26,13 +26,14 @@ class JobStatus(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"   # queued or training when the server stopped (read back after a restart)
 
     @property
     def finished(self) -> bool:
         return self in FINISHED
 
 
-FINISHED = (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
+FINISHED = (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.INTERRUPTED)
 _STOPPED = getattr(RunStatus, "STOPPED", RunStatus.CANCELLED)
 _FAILED = getattr(RunStatus, "FAILED", None)
 
@@ -91,6 +92,7 @@ class Job:
         self.ceiling: int | None = None
         self.submitted_at = time.monotonic()
         self.first_progress_s: float | None = None   # seconds from submit to the first live point (ops log)
+        self.restored = False   # read back from the job list after a restart (models are checkpoint paths)
         # Scheduling (the manager's lock).
         self.held = False
         self.user_paused = False

@@ -20,7 +20,8 @@ ELLIPSIS = "…"
 RUN_WORDS = {"pending": "waiting", "running": "training", "done": "done", "early_stopped": "stopped early",
              "diverged": "diverged", "stopped": "stopped", "cancelled": "stopped", "failed": "failed"}
 JOB_WORDS = {JobStatus.QUEUED: "waiting in the queue", JobStatus.RUNNING: "training", JobStatus.DONE: "finished",
-             JobStatus.CANCELLED: "stopped", JobStatus.FAILED: "failed"}
+             JobStatus.CANCELLED: "stopped", JobStatus.FAILED: "failed",
+             JobStatus.INTERRUPTED: "interrupted by a server restart"}
 
 
 def cut(text: str, limit: int = LABEL_CHARS) -> str:
@@ -45,8 +46,11 @@ def wall_clock(job: JobSnapshot, now_wall: float | None = None, now_mono: float 
 
 
 def job_label(number: int, job: JobSnapshot, created_wall: float) -> str:
-    """The whole label: ``#3 · 13:52 · Moons · ReLU, Sigmoid, Tanh``."""
+    """The whole label: ``#3 · 13:52 · Moons · ReLU, Sigmoid, Tanh`` (``#3 · interrupted · 13:52 · …`` for a job
+    a server restart interrupted: said before the setup, which may be cut)."""
     stamp = time.strftime("%H:%M:%S", time.localtime(created_wall))
+    if job.status == JobStatus.INTERRUPTED:
+        stamp = f"interrupted · {stamp}"
     data = datasets.TITLES.get(job.config.dataset.name, job.config.dataset.name)
     acts = ", ".join(a.label for a in job.config.activations)
     seeds = int(getattr(job.config, "seeds", 1) or 1)
