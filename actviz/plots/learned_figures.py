@@ -40,6 +40,8 @@ def parameter_figure(traces: Sequence[Any], hues: Sequence[int], row_height: int
             row=k // cols + 1, col=k % cols + 1)
     # The x title only under the bottom row: above, it would sit on the next row's panel titles.
     fig.update_xaxes(title_text="epoch", title_standoff=4, row=rows)
+    fig.update_xaxes(nticks=5)  # narrow panels (two beside the network view, at 150 % zoom) stay legible
+    fig.update_yaxes(nticks=5)
     fig.update_layout(height=row_height * rows + 70, margin={"l": 50, "r": 20, "t": 30, "b": 40},
                       hovermode="closest")
     return fig

@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -210,16 +212,34 @@ def _points(draw: ImageDraw.ImageDraw, pic: NetworkPicture, box: tuple[int, int,
         draw.ellipse((xx - 3, yy - 3, xx + 3, yy + 3), fill=fill, outline=ring)
 
 
+def fit_text(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
+    """``text`` as drawn in at most ``width`` px: whole if it fits, else without its bracketed remarks
+    ("PReLU [learned init]" -> "PReLU"), else cut with "…" (the hover text keeps the whole label)."""
+    def fits(t: str) -> bool:
+        return draw.textlength(t, font=font) <= width
+
+    if fits(text):
+        return text
+    short = re.sub(r"\s*[\[(].*?[\])]", "", text).strip() or text
+    if fits(short):
+        return short
+    while len(short) > 1 and not fits(short + "…"):
+        short = short[:-1]
+    return short.rstrip() + "…"
+
+
 def _titles(draw: ImageDraw.ImageDraw, pic: NetworkPicture, layout: Layout) -> None:
     font = _font(13)
     small = _font(11)
     titles = ["input", *pic.hidden_titles]
+    centres = [(layout.boxes[(c, 0)][0] + layout.boxes[(c, 0)][2]) / 2 for c in range(len(titles) + 1)]
     for c, title in enumerate(titles):
-        x0, _, x1, _ = layout.boxes[(c, 0)]
         head, _, tail = title.partition(" · ")
-        draw.text(((x0 + x1) / 2, 4), head, fill=INK, font=font, anchor="mt")
+        # Each title gets the room between its neighbours' centres (long labels ran into the next column).
+        room = min(centres[c + 1] - centres[c], centres[c] - centres[c - 1] if c else np.inf) - 6
+        draw.text((centres[c], 4), fit_text(draw, head, font, room), fill=INK, font=font, anchor="mt")
         if tail:
-            draw.text(((x0 + x1) / 2, 19), tail, fill=INK, font=small, anchor="mt")
+            draw.text((centres[c], 19), fit_text(draw, tail, small, room), fill=INK, font=small, anchor="mt")
     for u, name in enumerate(pic.input_names):
         x0, y0, x1, y1 = layout.boxes[(0, u)]
         draw.text((x0 - 3, (y0 + y1) / 2), name, fill=INK, font=small, anchor="rm")

@@ -258,3 +258,16 @@ def test_the_slope_figure_shades_dead_grey_and_only_the_rest_of_saturation_orang
     hist = [t for t in fig.data if t.meta["series"] == "pre_hist"][0]
     assert list(hist.y) == list(detail.counts)
     assert "of the samples" in plots.shade_legend(detail)
+
+
+def test_long_layer_titles_fit_their_column():
+    from PIL import Image, ImageDraw
+
+    from actviz.plots import network_view as plot
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    font = plot._font(11)
+    assert plot.fit_text(draw, "ReLU", font, 100) == "ReLU"
+    assert plot.fit_text(draw, "PReLU [learned init]", font, draw.textlength("PReLU x", font=font)) == "PReLU"
+    cut = plot.fit_text(draw, "Swish (x·σ(βx)) [learned beta]", font, 30)
+    assert cut.endswith("…") and draw.textlength(cut, font=font) <= 30 and "Swish".startswith(cut[:-1])
