@@ -24,7 +24,7 @@ from actviz.activations.choice import ActivationChoice
 from actviz.cache import memo
 from actviz.data import datasets
 from actviz.errors import InputError
-from actviz.network import diagnostics, models
+from actviz.network import diagnostics, models, perlayer
 from actviz.network.symmetry import SymmetryReport, zero_init_symmetry
 from actviz.plots import network_figures
 from actviz.views.urlstate import (
@@ -105,23 +105,6 @@ def variant_token(name: str, values: Mapping[str, float]) -> str:
     return f"{act.name}({inner})" if inner else act.name
 
 
-def _split_tokens(raw: str) -> list[str]:
-    """Split on commas outside parentheses."""
-    out, depth, cur = [], 0, []
-    for ch in raw:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
-    return [t.strip() for t in out if t.strip()]
-
-
 def token_label(token: str) -> str:
     try:
         name, values = parse_token(token)
@@ -144,7 +127,7 @@ class TokenSelection:
         if raw is None:
             return
         selected: list[str] = []
-        tokens = _split_tokens(raw[:2000])
+        tokens = perlayer.split_items(raw[:2000])
         if len(raw) > 2000:
             warnings.append("the activation list in the link was cut to its first 2,000 characters")
         for token in tokens[:MAX_SELECTED * 2]:
