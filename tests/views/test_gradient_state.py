@@ -8,6 +8,7 @@ import string
 import pytest
 
 from actviz.errors import InputError
+from actviz.network import perlayer
 from actviz.views import gradient_flow as gs
 from actviz.views import lessons as gradient_presets
 
@@ -110,7 +111,7 @@ def test_tokens():
         gs.parse_token("hardtanh(min_val=3,max_val=2)")
     assert gs.variant_token("hardtanh", {"max_val": 2, "min_val": -2}) == "hardtanh(min_val=-2,max_val=2)"
     assert gs.variant_token("relu", {}) == "relu"
-    assert gs._split_tokens("a,b(c=1,d=2),,e") == ["a", "b(c=1,d=2)", "e"]
+    assert perlayer.split_items("a,b(c=1,d=2),,e") == ["a", "b(c=1,d=2)", "e"]
     assert gs.token_label("leaky_relu(negative_slope=0.3)") == "LeakyReLU (negative_slope=0.3)"
     state, _ = decode({"act": "hardtanh(min_val=-2,max_val=2),relu"})
     assert state.selected == ["hardtanh(min_val=-2,max_val=2)", "relu"]
