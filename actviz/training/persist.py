@@ -32,7 +32,10 @@ from actviz.training.records import Job, JobStatus
 from actviz.training.store import JobStore, StoredJob
 
 LOG = logging.getLogger("actviz.persist")
-SAVE_EVERY_S = 2.0          # a training job's progress is written at most this often
+SAVE_EVERY_S = 2.0          # a training job's progress is written at most this often ...
+SAVE_COST_S = 1.3e-3        # ... and, for a long job, at most every this many seconds per epoch record kept
+SAVE_MAX_S = 60.0           # (encoding a record costs ~26 µs of the web process: writes stay near 2 % of it)
+MAX_LIVE_STORED = 1000      # live (within-epoch) loss points kept on disk per run, evenly thinned
 ORPHAN_AGE_S = 3600.0       # model files no stored job refers to are removed at start-up after this long
 MISSING_MODEL = "its trained model file is missing"
 
@@ -103,6 +106,9 @@ class Persistence:
             runs = [r.copy() for r in job.runs]
             for r in runs:
                 r.weights = None  # the network view's live weights: the model file keeps the final ones
+                if len(r.live) > MAX_LIVE_STORED:
+                    step = len(r.live) / MAX_LIVE_STORED
+                    r.live = [r.live[int(i * step)] for i in range(MAX_LIVE_STORED - 1)] + [r.live[-1]]
             models = [m if isinstance(m, str) else None for m in job.models]
             return StoredJob(job.id, job.key, job.config, str(job.status), sorted(job.sessions), job.created_at,
                              self._wall(job.started), self._wall(job.finished), job.error, runs, models,
@@ -119,13 +125,16 @@ class Persistence:
         self._saved[job.id] = (job.version, self._clock())
 
     def tick(self, jobs: list[Job]) -> None:
-        """Save the training jobs whose progress changed, each at most every ``SAVE_EVERY_S`` seconds."""
+        """Save the training jobs whose progress changed, each at most every ``SAVE_EVERY_S`` seconds (less
+        often as its history grows, so that rewriting it stays a small part of the web process's time)."""
         if self.store is None:
             return
         now = self._clock()
         for job in jobs:
-            version, when = self._saved.get(job.id, (-1, -SAVE_EVERY_S))
-            if job.version != version and now - when >= SAVE_EVERY_S:
+            version, when = self._saved.get(job.id, (-1, -SAVE_MAX_S))
+            records = sum(len(r.history) for r in job.runs)
+            every = min(SAVE_MAX_S, max(SAVE_EVERY_S, SAVE_COST_S * records))
+            if job.version != version and now - when >= every:
                 self.save(job)
 
     def adopt(self, job_id: str, models: list[Any]) -> list[Any]:

@@ -222,3 +222,30 @@ def test_a_busy_job_is_written_a_bounded_number_of_times(managers, tmp_path, mon
     assert opened.flush()
     assert writes[0] == "queued" and writes[-1] == "done" and "running" in writes
     assert len(writes) <= 8, writes   # queued, started, one per SAVE_EVERY_S of progress, done
+
+
+def test_a_long_job_is_written_less_often_and_its_live_points_are_thinned_on_disk():
+    from actviz.training import persist
+    from actviz.training.records import Job
+
+    saved, now = [], [0.0]
+    keeper = persist.Persistence(SimpleNamespace(save=saved.append), lambda: now[0])
+    job = Job(config(acts=("relu",)), "alice", 0.0)
+    job.runs[0].live = [(i / 10, 1.0 / (i + 1)) for i in range(5000)]
+    keeper.save(job)
+    stored = saved[-1].runs[0].live
+    assert len(stored) == persist.MAX_LIVE_STORED and stored[0] == (0.0, 1.0) and stored[-1] == job.runs[0].live[-1]
+    assert [e for e, _ in stored] == sorted(e for e, _ in stored) and len(job.runs[0].live) == 5000  # a copy
+    job.version += 1
+    for t, writes in ((1.9, 1), (2.0, 2), (3.0, 2)):   # a short history: every 2 s, and only when it changed
+        now[0] = t
+        keeper.tick([job])
+        assert len(saved) == writes, t
+    record = EpochRecord(epoch=1, train_loss=0.5, train_acc=0.5, val_loss=0.5, val_acc=0.5, test_loss=0.5,
+                         test_acc=0.5, seconds=0.0)
+    job.runs[0].history = [record] * 10_000            # 10,000 records: every 13 s
+    job.version += 1
+    for t, writes in ((14.9, 2), (15.0, 3)):
+        now[0] = t
+        keeper.tick([job])
+        assert len(saved) == writes, t
