@@ -104,8 +104,7 @@ class Persistence:
     def record(self, job: Job) -> StoredJob:
         with job._lock:
             runs = [r.copy() for r in job.runs]
-            for r in runs:
-                r.weights = None  # the network view's live weights: the model file keeps the final ones
+            for r in runs:  # (the network view's weights stay: ≤ 2,000 numbers, the picture of an interrupted run)
                 if len(r.live) > MAX_LIVE_STORED:
                     step = len(r.live) / MAX_LIVE_STORED
                     r.live = [r.live[int(i * step)] for i in range(MAX_LIVE_STORED - 1)] + [r.live[-1]]
