@@ -93,7 +93,7 @@ def test_a_finished_job_comes_back_after_a_restart_with_its_history_results_and_
     assert codec.dumps([r.history for r in after.runs]) == codec.dumps([r.history for r in before.runs])
     assert [r.summary.get("test_acc") for r in after.runs] == [r.summary.get("test_acc") for r in before.runs]
     assert [r.status for r in after.runs] == [r.status for r in before.runs]
-    assert before.runs[0].weights and [r.weights for r in after.runs] == [r.weights for r in before.runs]  # network view
+    assert before.runs[0].weights and [r.weights for r in after.runs] == [r.weights for r in before.runs]
     assert abs(after.created_at - before.created_at) < 1e-6
     for i in range(2):
         model = second.model(job_id, "alice", i)
