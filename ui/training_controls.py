@@ -157,8 +157,10 @@ def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: 
         return f"**Waiting in the queue** · position {job.queue_position}"
     if job.status == JobStatus.FAILED:
         return f"**Failed:** {escape(job.error)}"
-    if job.status == JobStatus.INTERRUPTED:  # the message says after which epoch, and to start it again
-        return f"**Interrupted** · epoch {done}/{job.config.epochs} · {escape(job.error)}"
+    if job.status == JobStatus.INTERRUPTED:  # "interrupted by a server restart after 3 of 20 epochs; start it again"
+        said = job.error or "interrupted by a server restart"
+        rest = said.removeprefix("interrupted ")
+        return f"**Interrupted** {escape(rest)}" if rest != said else f"**Interrupted:** {escape(said)}"
     word = lab_jobs.describe_status(job, paused).capitalize()
     lr = lab_jobs.snapshot_attr(job, "lr", None)
     extra = f" · lr {lr:g}" if isinstance(lr, (int, float)) and lr != job.config.lr else ""

@@ -89,7 +89,7 @@ def test_after_a_restart_the_lab_shows_finished_and_interrupted_jobs_and_runs_on
     again.session_state["t_job_pick"] = stopped
     again.run()
     status = " ".join(shown(m.value) for m in again.markdown)
-    assert "Interrupted" in status and "interrupted by a server restart after 1 of 2 epochs" in status
+    assert "**Interrupted** by a server restart after 1 of 2 epochs; start it again" in status
     again.button(key=f"t_again_{stopped}").click().run()
     assert_clean(again)
     assert len(again.selectbox(key="t_job_pick").options) == 3
