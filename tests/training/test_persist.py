@@ -250,3 +250,16 @@ def test_a_long_job_is_written_less_often_and_its_live_points_are_thinned_on_dis
         now[0] = t
         keeper.tick([job])
         assert len(saved) == writes, t
+
+
+def test_a_state_folder_that_cannot_be_used_leaves_the_server_in_memory(tmp_path, caplog):
+    not_a_folder = tmp_path / "state"
+    not_a_folder.write_text("a file where the folder should be")
+    with caplog.at_level(logging.ERROR):
+        mgr = JobManager(limits(), runner=Blocking(), state_dir=str(not_a_folder))
+    try:
+        assert any("will not survive a restart" in r.getMessage() for r in caplog.records)
+        job_id, _ = mgr.submit(config(), "alice")          # jobs still work, in memory
+        assert [j.id for j in mgr.jobs_for("alice")] == [job_id]
+    finally:
+        mgr.shutdown()
