@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from actviz.errors import InputError
+from actviz.views import lab_jobs
 from actviz.views.training_lab import config_from_form, same_setup, setup_notes
 from ui.session import job_manager, session_token
 from ui.text import escape
 from ui.training_inside import load_checkpoint_panel, results_section
-from ui.training_layout import projector_css
+from ui.training_layout import preload_charts, projector_css
 from ui.training_setup import describe_form, preset_note, render_setup
 from ui.training_view import job_picker, live_panel, poll_interval
 
@@ -33,6 +34,7 @@ if start_col.button("Start training", type="primary", key="t_start", width="stre
     try:
         job_id, attached = manager.submit(config_from_form(form), token)
         st.session_state.t_job_pick = job_id  # the picker shows the job just started
+        lab_jobs.wait_for_first_point(manager, job_id, token)  # so this very rerun draws its first point
         st.session_state.pop("t_replay", None)
         if attached:
             st.toast("Someone already started exactly this setup: you are watching the same job.")
@@ -41,6 +43,7 @@ if start_col.button("Start training", type="primary", key="t_start", width="stre
 with pick_col:
     job = job_picker(manager, token)
 if job is None:
+    preload_charts()
     intro.caption("Train the same network with different activations from the same initial weights and watch "
                   "them learn side by side. The address holds the setup: copy it to share the lesson (your jobs "
                   "stay yours; they survive a reload of this page).")

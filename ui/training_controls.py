@@ -59,6 +59,7 @@ def submit_fresh(manager: JobManager, job: JobSnapshot, token: str) -> str | Non
         _say(f"⚠️ {exc}")
         return None
     _select(new_id)
+    lab_jobs.wait_for_first_point(manager, new_id, token)  # the rerun after the click shows its first point
     return new_id
 
 

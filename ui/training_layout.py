@@ -7,6 +7,7 @@ pull the Start row over the title's lower half, so it goes too."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 CSS = """
@@ -20,6 +21,7 @@ CSS = """
    the neighbouring column (labels such as "PReLU [learned init]" are long). */
 [class*="st-key-t_nv_run_"] [data-testid="stButtonGroup"] > div,
 .st-key-t_view [data-testid="stButtonGroup"] > div { flex-wrap: wrap; row-gap: 4px; }
+.st-key-t_plotly_warm { display: none; }
 .av-strip { display: flex; flex-wrap: wrap; gap: 4px 8px; margin: 0; }
 .av-chip { flex: 1 1 150px; max-width: 33%; min-width: 0; font-size: 0.82rem; line-height: 1.25;
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -32,3 +34,12 @@ CSS = """
 
 def projector_css() -> None:
     st.html(CSS)
+
+
+def preload_charts() -> None:
+    """Load the chart library before Start: Streamlit fetches Plotly's script with the page's first chart,
+    which on a fresh page cost about a second between the first live point arriving and being drawn.
+    An empty chart in a hidden container does it while the user is still choosing settings."""
+    with st.container(key="t_plotly_warm"):
+        st.plotly_chart(go.Figure(layout={"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}),
+                        key="t_plotly_warm_chart", config={"staticPlot": True})

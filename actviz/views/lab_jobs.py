@@ -205,3 +205,25 @@ def describe_status(job: JobSnapshot, paused: bool = False) -> str:
 def snapshot_attr(job: Any, name: str, default: Any = None) -> Any:
     """A field the server adds to job snapshots (``paused``, ``lr``), or ``default`` until it exists."""
     return getattr(job, name, default)
+
+
+FIRST_POINT_WAIT_S = 0.6   # a worker that has room reports its first running loss within ~0.1 s
+
+
+def wait_for_first_point(manager: Any, job_id: str, session: str, timeout: float = FIRST_POINT_WAIT_S,
+                         sleep: Any = time.sleep) -> bool:
+    """After Start: wait briefly for the new job's first live point, so the page drawn in answer to the
+    click already shows it (otherwise it appears only at the live panel's next poll, 0.5–1 s later).
+    Returns whether a point came; a job queued behind others is not waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = manager.snapshot(job_id, session)
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return False
+        if any(r.live or r.history for r in job.runs):
+            return True
+        if job.status == JobStatus.QUEUED and job.queue_position:
+            return False  # waiting behind other jobs: its first point is not near
+        if time.monotonic() >= deadline:
+            return False
+        sleep(0.02)

@@ -110,3 +110,36 @@ def test_a_regression_run_reports_its_r2():
     assert (value, what) == (0.9531, "test R²")
     assert lab_jobs.run_line(done, 3) == "Tanh · R² 0.953"
     assert lab_jobs.score_text(0.5, "test accuracy") == "50.0%"
+
+
+class _Manager:
+    """Answers snapshots from a scripted list (the last one repeats)."""
+
+    def __init__(self, snapshots):
+        self.snapshots, self.calls = list(snapshots), 0
+
+    def snapshot(self, job_id, session):
+        self.calls += 1
+        return self.snapshots[min(self.calls - 1, len(self.snapshots) - 1)]
+
+
+def _with_points(status=JobStatus.RUNNING, points=False, position=None):
+    runs = [RunProgress("ReLU", "relu", live=[(0.1, 0.7)] if points else [])]
+    j = job(runs=runs, status=status)
+    return JobSnapshot(j.id, status, j.config, runs, position, j.created, j.started, None, None, 1, 7)
+
+
+def test_start_waits_for_the_first_point_only_while_it_is_near():
+    sleeps = []
+    manager = _Manager([_with_points(), _with_points(), _with_points(points=True)])
+    assert lab_jobs.wait_for_first_point(manager, "a", "t", timeout=5, sleep=sleeps.append) is True
+    assert manager.calls == 3 and len(sleeps) == 2
+    # Queued behind other jobs: no wait at all.
+    queued = _Manager([_with_points(JobStatus.QUEUED, position=2)])
+    assert lab_jobs.wait_for_first_point(queued, "a", "t", timeout=5, sleep=sleeps.append) is False
+    assert queued.calls == 1
+    # A job that never reports gives up at the timeout.
+    silent = _Manager([_with_points()])
+    t0 = time.monotonic()
+    assert lab_jobs.wait_for_first_point(silent, "a", "t", timeout=0.1) is False
+    assert time.monotonic() - t0 < 2
