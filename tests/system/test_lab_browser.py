@@ -65,6 +65,9 @@ def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen
     page = projector
     start(page, app_url, epochs=6)
     page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=120_000)
+    # The first point can now arrive in the very rerun that answers Start; a job this small may even
+    # finish in it and rerun the page once more: judge the layout once that rerun has drawn it.
+    wait_for_app(page)
     for key in ("t_chart_train_loss", "t_chart_test_acc"):
         assert on_screen(box(page, f".st-key-{key} .js-plotly-plot")), f"{key} is below the fold"
     page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
@@ -226,9 +229,22 @@ def test_pause_resume_and_step(projector, app_url):
     control(page, "resume").click()
     page.wait_for_function(f"() => /epoch (\\d+)\\//.exec(document.body.innerText)[1] > {held + 2}", timeout=60_000)
     assert status_line(page).startswith("Training")
-    control(page, "stop").click()
-    page.get_by_role("button", name="Run again").first.wait_for(timeout=60_000)
+    stop_and_wait(page)
     no_exceptions(page)
+
+
+def stop_and_wait(page) -> None:
+    """Press Stop until the job has stopped.  A click that lands while the polled live panel is being
+    redrawn is sometimes not delivered (seen in Chromium after a whole file of lab tests, never in
+    isolation; the job manager's own cancel is immediate, tests/training): press again, as a user would."""
+    for attempt in range(3):
+        control(page, "stop").click()
+        try:
+            page.get_by_role("button", name="Run again").first.wait_for(timeout=15_000 * (attempt + 1))
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 def test_the_learning_rate_changes_while_the_job_trains(projector, app_url):
