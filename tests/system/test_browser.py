@@ -10,7 +10,9 @@ from ui.pages import PAGES
 pytestmark = pytest.mark.browser
 
 PLOT = ".js-plotly-plot"
-TRACE_YS = f"() => Array.from(document.querySelector('{PLOT}').data).map(t => t.y)"
+# null while Streamlit re-mounts the chart (its plot element exists before Plotly has drawn into it)
+TRACE_YS = (f"() => {{ const p = document.querySelector('{PLOT}'); "
+            "return p && p.data ? Array.from(p.data).map(t => t.y) : null; }")
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
@@ -70,7 +72,8 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
     slider.focus()
     for _ in range(10):
         page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"(b) => JSON.stringify(({TRACE_YS})()) !== JSON.stringify(b)", arg=before,
+    page.wait_for_function(f"(b) => {{ const y = ({TRACE_YS})(); "
+                           "return y !== null && JSON.stringify(y) !== JSON.stringify(b); }", arg=before,
                            timeout=30_000)
     wait_for_app(page)
     after = page.evaluate(TRACE_YS)
