@@ -82,7 +82,23 @@ def _load_checkpoint(path: str) -> Any:
     return loaded.model
 
 
-class ProcessBackend:
+class CheckpointFiles:
+    """Trained models kept as checkpoint files (a path per run): read back with the checkpoint checks,
+    deleted when the job is freed.  Any other reference is the model itself."""
+
+    def load_model(self, ref: Any) -> Any:
+        return _load_checkpoint(ref) if isinstance(ref, str) else ref
+
+    def discard(self, refs: list[Any]) -> None:
+        for ref in refs:
+            if isinstance(ref, str):
+                try:
+                    os.unlink(ref)
+                except OSError:
+                    pass
+
+
+class ProcessBackend(CheckpointFiles):
     name = "processes"
 
     def __init__(self, threads: int, task_budget_bytes: int | None, spare: int = 1, task_workers: int = 1):
@@ -103,17 +119,6 @@ class ProcessBackend:
 
     def start(self, job: Any, payload: dict[str, Any]) -> Execution:
         return self.pool.start_job({**payload, "model_dir": str(self.spool)}, job)
-
-    def load_model(self, ref: Any) -> Any:
-        return _load_checkpoint(ref) if isinstance(ref, str) else ref
-
-    def discard(self, refs: list[Any]) -> None:
-        for ref in refs:
-            if isinstance(ref, str):
-                try:
-                    os.unlink(ref)
-                except OSError:
-                    pass
 
     def run_task(self, fn: Callable[..., Any], args: tuple[Any, ...], estimate_bytes: int,
                  interrupt: Callable[[], None] | None, timeout_s: float | None) -> Any:

@@ -44,7 +44,7 @@ from typing import Any
 from actviz import budget
 from actviz.errors import InputError
 from actviz.training import worker
-from actviz.training.backends import _load_checkpoint, spool_dir
+from actviz.training.backends import CheckpointFiles, spool_dir
 from actviz.training.ray_actor import JobActor, run_task
 
 LOG = logging.getLogger("actviz.ray")
@@ -78,7 +78,7 @@ _REMOTE: dict[str, Any] = {}
 _REMOTE_LOCK = threading.Lock()
 
 
-class RayBackend:
+class RayBackend(CheckpointFiles):
     name = "ray"
 
     def __init__(self, threads: int = 1, budget_bytes: int | None = None, address: str | None = None):
@@ -192,17 +192,6 @@ class RayBackend:
                 self._running_keys[key] = left
             else:
                 self._running_keys.pop(key, None)
-
-    def load_model(self, ref: Any) -> Any:
-        return _load_checkpoint(ref) if isinstance(ref, str) else ref
-
-    def discard(self, refs: list[Any]) -> None:
-        for ref in refs:
-            if isinstance(ref, str):
-                try:
-                    os.unlink(ref)
-                except OSError:
-                    pass
 
     def run_task(self, fn: Any, args: tuple[Any, ...], estimate_bytes: int, interrupt: Any,
                  timeout_s: float | None) -> Any:
