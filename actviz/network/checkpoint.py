@@ -15,6 +15,14 @@ or the allow-listed expression parser, sizes within the limits) before a model i
 tensors must match that model's parameter names and shapes exactly.  Zip members are size-checked
 before reading (no zip bombs) and only the two known names are read.  Checkpoints written before the
 dataset ``fields`` existed (``train --save`` wrote only the canonical key) are read by parsing the key.
+
+**Resume points** extend the same schema (still version 1; a reader that does not know them reads the model):
+a run's training state saved while its job trains has two more members, ``resume.json`` (how far training
+had got: text the training layer writes, see :mod:`actviz.training.resume`) and ``resume.pt`` (optimizer
+state, kept weights, random generator states: tensors and plain containers only, read weights-only), and
+``config.json`` has a small ``"resume": {"epoch", "run", "job"}`` section.  ``model.pt`` then holds the
+run's weights at that epoch.  :func:`save_resume` streams such a file to disk; :func:`load_resume` reads
+it with every check of :func:`load` and then the two extra members.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ FORMAT = "actviz-checkpoint"
 VERSION = 1
 MAX_MEMBER_BYTES = limits.MAX_CHECKPOINT_MEMBER_BYTES
 MAX_CONFIG_BYTES = limits.MAX_CHECKPOINT_CONFIG_BYTES
+RESUME_STATE, RESUME_TENSORS = "resume.json", "resume.pt"
+MAX_RESUME_STATE_BYTES = 64 * MAX_CONFIG_BYTES     # the history of thousands of epochs
+MAX_RESUME_TENSOR_BYTES = 4 * MAX_MEMBER_BYTES     # two optimizer moments and the kept weights, per weight
 
 
 @dataclass
@@ -130,18 +141,24 @@ def spec_from_key(key: str) -> datasets.DatasetSpec:
 
 # --- writing ----------------------------------------------------------------------------------------
 
-def save(model: models.MLP, dataset: datasets.DatasetSpec | None = None, training: Mapping[str, Any] | None = None,
-         result: Mapping[str, Any] | None = None) -> bytes:
-    """The zip bytes of ``model`` with what it was trained on, how, and how well it did (JSON-able)."""
+def _config(model_config: dict[str, Any], dataset: datasets.DatasetSpec | None,
+            training: Mapping[str, Any] | None, result: Mapping[str, Any] | None) -> dict[str, Any]:
     config: dict[str, Any] = {"format": FORMAT, "version": VERSION,
                               "written": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                              "model": model.config()}
+                              "model": model_config}
     if dataset is not None:
         config["dataset"] = {"spec": dataset.key(), "name": dataset.name, "fields": dataset_fields(dataset)}
     if training is not None:
         config["training"] = dict(training)
     if result is not None:
         config["result"] = {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in result.items()}
+    return config
+
+
+def save(model: models.MLP, dataset: datasets.DatasetSpec | None = None, training: Mapping[str, Any] | None = None,
+         result: Mapping[str, Any] | None = None) -> bytes:
+    """The zip bytes of ``model`` with what it was trained on, how, and how well it did (JSON-able)."""
+    config = _config(model.config(), dataset, training, result)
     weights = io.BytesIO()
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, weights)
     out = io.BytesIO()
@@ -149,6 +166,24 @@ def save(model: models.MLP, dataset: datasets.DatasetSpec | None = None, trainin
         z.writestr("config.json", json.dumps(config, indent=2, allow_nan=False))
         z.writestr("model.pt", weights.getvalue())
     return out.getvalue()
+
+
+def save_resume(file: Any, model_config: dict[str, Any], weights: Mapping[str, torch.Tensor],
+                section: Mapping[str, Any], state: str, tensors: Mapping[str, Any],
+                dataset: datasets.DatasetSpec | None = None, training: Mapping[str, Any] | None = None) -> None:
+    """Write a resume point (see the module docstring) into ``file`` (a path or a binary file object).
+
+    The tensors are streamed into the zip without compression: no second copy of the state in memory, and
+    no CPU spent deflating weights that hardly compress (this runs while the job trains)."""
+    config = _config(model_config, dataset, training, None)
+    config["resume"] = dict(section)
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("config.json", json.dumps(config, indent=2, allow_nan=False))
+        with z.open("model.pt", "w", force_zip64=True) as f:
+            torch.save(dict(weights), f)
+        z.writestr(RESUME_STATE, state)
+        with z.open(RESUME_TENSORS, "w", force_zip64=True) as f:
+            torch.save(dict(tensors), f)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -262,6 +297,41 @@ def load(data: bytes) -> LoadedCheckpoint:
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.eval()
     return LoadedCheckpoint(model, config)
+
+
+def load_resume(data: bytes) -> tuple[LoadedCheckpoint, dict[str, Any], bytes, dict[str, Any]]:
+    """A resume point: (the checkpoint at that epoch, its ``resume`` section, the ``resume.json`` text, the
+    ``resume.pt`` dict), with every check of :func:`load`; InputError saying what is wrong otherwise."""
+    loaded = load(data)
+    section = loaded.config.get("resume")
+    if not isinstance(section, dict):
+        raise InputError("this checkpoint is not a resume point (config.json has no 'resume' section)")
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        state = _member(z, RESUME_STATE, MAX_RESUME_STATE_BYTES)
+        raw = _member(z, RESUME_TENSORS, MAX_RESUME_TENSOR_BYTES)
+    try:
+        tensors = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+    except Exception as exc:  # the weights-only unpickler refuses anything but tensors and containers
+        raise InputError(f"{RESUME_TENSORS} was refused: it is not plain tensors ({type(exc).__name__})") from None
+    if not isinstance(tensors, dict):
+        raise InputError(f"{RESUME_TENSORS} must hold a dict")
+    return loaded, section, state, tensors
+
+
+def resume_section(file: Any) -> dict[str, Any]:
+    """Only the ``resume`` section of a resume point's config.json, from a path or bytes (cheap: the zip's
+    directory and config.json are all that is read)."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(file) if isinstance(file, (bytes, bytearray)) else file)
+    except _ZIP_ERRORS:
+        raise InputError("this is not an actviz checkpoint: expected a .zip with config.json and model.pt") from None
+    with z:
+        config = _json(_member(z, "config.json", MAX_CONFIG_BYTES))
+        names = set(z.namelist())
+    section = config.get("resume") if isinstance(config, dict) and config.get("format") == FORMAT else None
+    if not isinstance(section, dict) or not {"model.pt", RESUME_STATE, RESUME_TENSORS} <= names:
+        raise InputError("this file is not a complete resume point")
+    return section
 
 
 def _check_shapes(state: dict[str, torch.Tensor], n_in: int, hidden: tuple[int, ...], n_out: int,

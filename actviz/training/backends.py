@@ -16,6 +16,7 @@ back as messages to the job's ``on_message`` / ``on_exit`` (see :mod:`.worker` f
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import tempfile
@@ -215,7 +216,7 @@ class ThreadBackend:
 
         def run() -> None:
             try:
-                runs = self.runner(payload["config"], _GatedSink(job, gate, feed), control)
+                runs = self.runner(payload["config"], _GatedSink(job, gate, feed), control, **self._resuming(payload))
                 job.on_message(("done", [getattr(r, "model", None) for r in runs], bool(control.is_set())))
             except InputError as exc:
                 job.on_message(("failed", str(exc)))
@@ -226,6 +227,18 @@ class ThreadBackend:
 
         threading.Thread(target=run, name=f"actviz-job-{job.id[:6]}", daemon=True).start()
         return execution
+
+    def _resuming(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Resume points for a runner that takes them (the engine's ``train``; stand-ins in tests do not)."""
+        try:
+            accepted = inspect.signature(self.runner).parameters
+        except (TypeError, ValueError):
+            return {}
+        if "saver" not in accepted:
+            return {}
+        from actviz.training import resume
+
+        return resume.engine_kwargs(payload)
 
     def load_model(self, ref: Any) -> Any:
         return ref

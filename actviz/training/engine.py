@@ -20,6 +20,8 @@ Design choices (see the training-lab and honest-races issues):
 - Early stopping per run on validation accuracy (validation loss for regression), as the UvA Deep
   Learning tutorial 3 does; every run keeps its best-validation weights, and its final test numbers
   are those of the weights it keeps.
+- With a :class:`~actviz.training.resume.Saver` the job saves resume points at epoch boundaries; given
+  ``resume`` (points read back) it goes on from that epoch as if never interrupted (:mod:`.resume`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from actviz.errors import InputError
 from actviz.network import diagnostics, metrics, models
 from actviz.network.models import evaluate
 from actviz.network.stacked import signature
+from actviz.training import resume as resume_mod
 from actviz.training.config import EpochRecord, PlannedRun, RunStatus, TrainConfig
 from actviz.training.control import TrainControl, as_control
 from actviz.training.outputs import (
@@ -55,6 +58,7 @@ BOUNDARY_INTERVAL_S = 0.25   # decision surfaces at most this often (and after t
 WEIGHTS_INTERVAL_S = 0.2    # small 2-D nets publish their weights this often (the network view, ≥ 4 a second)
 WEIGHTS_MAX_PARAMETERS = 2000
 EXPLODE_STEP = 100.0   # a batch loss this many times above max(starting loss, chance level): diverged at once
+RRELU_SEED = 0x2545F491  # mixed into the config's seed for the global generator (RReLU's slopes)
 EXPLODE_EPOCH = 10.0   # an epoch's mean training loss this many times above it: diverged
 
 
@@ -89,6 +93,8 @@ class Run:
     epoch_seconds: list[float] = field(default_factory=list)
     reference_loss: float | None = None   # max(first batch loss, chance level)
     summary: dict[str, Any] = field(default_factory=dict)
+    history: list[EpochRecord] = field(default_factory=list)    # kept for resume points
+    grad_norms: list[list[float]] = field(default_factory=list)
 
     @property
     def activation(self):
@@ -103,29 +109,37 @@ class Run:
 
 def train(cfg: TrainConfig, sink: ProgressSink, control: TrainControl | threading.Event | None = None,
           clock: Callable[[], float] = time.monotonic, dataset: datasets.Dataset | None = None,
-          stacked: bool = True) -> list[Run]:
+          stacked: bool = True, resume: list[resume_mod.RunPoint] | None = None,
+          saver: resume_mod.Saver | None = None) -> list[Run]:
     """Train every run of ``cfg`` (every activation from every seed); returns the runs in plan order,
     each with its model at the weights it keeps.
 
     ``control`` is a :class:`TrainControl` or a plain cancel event.  ``dataset`` overrides loading
     ``cfg.dataset`` (benchmarks feed synthetic tensors this way).  ``stacked=False`` trains every run
-    as its own net (same results, more overhead).
+    as its own net (same results, more overhead).  ``saver`` writes resume points while it trains;
+    ``resume`` (:func:`.resume.read`; the list is emptied once used) goes on from the epoch they were saved at.
     """
     ctl = as_control(control)
     # Saturated sigmoid/tanh nets produce denormals, which are very slow on CPUs.  The flag belongs to
     # the calling thread, so it is switched back off afterwards (CLI and tests train in their own).
     torch.set_flush_denormal(True)
-    try:
-        job = _Job(cfg, sink, ctl, clock, dataset, stacked)
-        with Threads(intra_op_threads(cfg, job.ds.n_features)):
-            return job.run()
-    finally:
-        torch.set_flush_denormal(False)
+    # The global generator draws RReLU's random slopes: seeded from the config, so a job's history does not
+    # depend on what its process did before (and restored by a resume point); the caller's state is kept.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed ^ RRELU_SEED)
+        try:
+            job = _Job(cfg, sink, ctl, clock, dataset, stacked, resume)
+            job.saver = saver
+            with Threads(intra_op_threads(cfg, job.ds.n_features)):
+                return job.run()
+        finally:
+            torch.set_flush_denormal(False)
 
 
 class _Job:
     def __init__(self, cfg: TrainConfig, sink: ProgressSink, control: TrainControl, clock: Callable[[], float],
-                 dataset: datasets.Dataset | None, stacked: bool) -> None:
+                 dataset: datasets.Dataset | None, stacked: bool, resume: list[resume_mod.RunPoint] | None = None
+                 ) -> None:
         self.cfg, self.sink, self.control, self.clock = cfg, sink, control, clock
         ds = dataset if dataset is not None else datasets.load(cfg.dataset)
         if cfg.features and not ds.is_2d:
@@ -142,9 +156,13 @@ class _Job:
             members.append(models.build_mlp(ds.n_features, cfg.hidden, self.n_out, r.activation, cfg.init, r.seed,
                                             cfg.features))
         self._initial = members
+        self.first_epoch = resume_mod.restore_runs(self, members, resume) + 1 if resume else 1
+        self.saver: resume_mod.Saver | None = None
         # Runs whose tensors have the same shapes share a stack (a gated layer has two projections).
         by_shape: dict[tuple[bool, ...], list[int]] = {}
         for i, model in enumerate(members):
+            if self.runs[i].status.finished:  # (a run that ended before a resume point)
+                continue
             by_shape.setdefault(signature([a.choice for a in model.acts]), []).append(i)
         groups = list(by_shape.values()) if stacked else [[i] for i in range(len(self.runs))]
         self.stacks = [Stack(g, [members[i] for i in g], [self.seeds.index(self.runs[i].seed) for i in g],
@@ -157,8 +175,13 @@ class _Job:
         small = all(st.net.parameter_count() <= WEIGHTS_MAX_PARAMETERS for st in self.stacks)
         self.publish = ds.is_2d and small and callable(getattr(sink, "publish_weights", None))
         self.last_weights = -math.inf
+        if resume:
+            resume_mod.restore_state(self, resume)
         for r in self.runs:
             sink.run_started(r.index)
+        if resume:
+            resume_mod.replay(self)
+            resume.clear()  # consumed: the caller's list no longer holds the saved tensors while this trains
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> list[Run]:
@@ -168,7 +191,7 @@ class _Job:
         bs = n if cfg.batch_size in (0, None) or cfg.batch_size >= n else cfg.batch_size
         batches = math.ceil(n / bs)
         last_live = self.clock()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(self.first_epoch, cfg.epochs + 1):
             active = self._active_slots()
             if not active or not self.control.wait():
                 break
@@ -209,6 +232,8 @@ class _Job:
                     self._end_epoch(st, epoch, lr)
             if self.publish:
                 self._publish_weights()
+            if self.saver is not None and epoch < cfg.epochs:  # a paused job saves where it waits
+                self.saver.offer(self, epoch, force=self.control.paused)
         stopped = self.control.cancelled
         for r in self.runs:
             if r.status == RunStatus.RUNNING:
@@ -343,6 +368,8 @@ class _Job:
                 else:
                     r.epochs_since_best += 1
                 ended = self._stop_reason(r, epoch, train_loss, val.acc[i])
+            r.history.append(record)
+            r.grad_norms.append(norms[i])
             self.sink.epoch_done(r.index, record, norms[i], surface(i, exploded or ended is not None))
             if exploded:
                 self._diverge(r, f"the training loss of epoch {epoch} was {train_loss:.3g}, over {EXPLODE_EPOCH:g}× "

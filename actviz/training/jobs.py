@@ -23,7 +23,8 @@ live controls ``pause``, ``resume``, ``step``, ``set_lr`` — so that the place 
   freed ``job_ttl_s`` after they finish; jobs whose sessions have all gone for ``session_ttl_s`` are
   cancelled;
 - with a state folder (``ACTVIZ_STATE_DIR``) the job list and trained models survive a restart
-  (:mod:`.persist`); jobs a restart interrupted come back finished as ``interrupted``.
+  (:mod:`.persist`); jobs a restart interrupted come back finished as ``interrupted``, and
+  ``resume_interrupted`` goes on from the last resume point a job saved (:mod:`.resume`) as a new job.
 
 One scheduler thread (alive while there are jobs) starts, holds and releases jobs; the backend reports
 progress into the :class:`Job` records that pages poll with ``snapshot``.
@@ -43,7 +44,7 @@ from actviz.errors import InputError
 from actviz.training import backend_config, estimates, persist, pool, worker
 from actviz.training.backends import Backend, Execution, PendingExecution, ThreadBackend, csv_table
 from actviz.training.config import TrainConfig
-from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus
+from actviz.training.records import FINISHED, Job, JobSnapshot, JobStatus, admit
 
 __all__ = ["FINISHED", "Job", "JobManager", "JobSnapshot", "JobStatus", "manager"]
 
@@ -103,8 +104,10 @@ class JobManager:
         self.backend.warm()
 
     # --- the interface pages use --------------------------------------------------------------------
-    def submit(self, config: TrainConfig, session: str, fresh: bool = False) -> tuple[str, bool]:
-        """Queue ``config`` for ``session``; returns (job id, attached to an identical running job?)."""
+    def submit(self, config: TrainConfig, session: str, fresh: bool = False,
+               resume_from: tuple[list[str], int] | None = None) -> tuple[str, bool]:
+        """Queue ``config`` for ``session``; returns (job id, attached to an identical running job?).
+        ``resume_from``: (resume points, their epoch) to go on from (see :meth:`resume_interrupted`)."""
         now = self._clock()
         with self._lock:
             self._sessions_seen[session] = now
@@ -112,22 +115,11 @@ class JobManager:
             if not fresh and existing is not None and existing.status in (JobStatus.QUEUED, JobStatus.RUNNING):
                 existing.attach(session)
                 return existing.id, True
-            mine = [j for j in self._jobs.values() if session in j.sessions and not j.status.finished]
-            if len(mine) >= self.limits.max_jobs_per_session:
-                raise InputError(f"you already have {len(mine)} jobs queued or running (the limit is "
-                                 f"{self.limits.max_jobs_per_session}, for all your tabs together); stop one or "
-                                 "wait for it to finish")
-            if len(self._queue) >= self.limits.max_queued_jobs:
-                raise InputError(f"the server's queue is full ({len(self._queue)} jobs waiting); "
-                                 "please try again in a minute")
-            share = self._queue_share(session)
-            waiting = sum(1 for j in mine if j.status == JobStatus.QUEUED)
-            if waiting >= share:
-                raise InputError(f"the queue is busy: while many people wait, each may have {share} job(s) "
-                                 "waiting; wait for yours to start before adding another")
+            admit(self.limits, session, list(self._jobs.values()), [self._jobs[i] for i in self._queue])
         estimate = budget_mod.check(self._estimator(config))  # outside the lock: may look at a CSV
         with self._lock:
             job = Job(config, session, now, estimate)
+            job.resume_from, job.resumed_from = resume_from or (None, None)
             self._jobs[job.id] = job
             self._by_key[job.key] = job.id
             self._queue.append(job.id)
@@ -189,6 +181,14 @@ class JobManager:
 
         value = validate.number(lr, "the learning rate", *limits_mod.LR_RANGE)
         return self._command(job_id, session, "set_lr", (value,), f"learning rate {value:g} from the next step")
+
+    def resume_interrupted(self, job_id: str, session: str) -> tuple[str, bool]:
+        """Go on training a job a restart interrupted, from its last resume point, as a new job (admitted,
+        budgeted and scheduled as :meth:`submit`); InputError saying why not (then Run again starts over)."""
+        job = self._visible(job_id, session)
+        if job is None or job.status != JobStatus.INTERRUPTED:
+            raise InputError("only a job a server restart interrupted can go on from where it was")
+        return self.submit(job.config, session, True, (self._persist.resume_source(job), job.resume_epoch))
 
     def model(self, job_id: str, session: str, run: int):
         """The trained model of one run (at the weights it keeps), once the job has finished."""
@@ -285,10 +285,6 @@ class JobManager:
         held = [j for j in self._live() if j.held and not j.user_paused]
         return [self._jobs[i] for i in self._queue] + held
 
-    def _queue_share(self, session: str) -> int:
-        owners = {s for i in self._queue for s in self._jobs[i].sessions} | {session}
-        return max(1, min(self.limits.max_jobs_per_session, self.limits.max_queued_jobs // len(owners)))
-
     def _pick(self, candidates: list[Job]) -> Job:
         """Least computing received first (a new job before a long one resuming), then arrival order."""
         return min(candidates, key=lambda j: (j.ran_s, j.created))
@@ -372,7 +368,8 @@ class JobManager:
         self._persist.save(job)
         payload = {"job_id": job.id, "config": job.config, "estimate_bytes": job.estimate.memory_bytes,
                    "threads": job.estimate.threads(self._threads),
-                   "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": table}
+                   "budget_bytes": budget_mod.Budget.current().memory_bytes, "csv_table": table,
+                   **self._persist.resume_payload(job)}
         pending = PendingExecution()
         self._executions[job.id] = pending
         LOG.info("job %s started (running %d/%d, queued %d)", job.id[:6], len(self._turns()),

@@ -9,8 +9,11 @@ deleted only together with the job's row (:meth:`Persistence.forget`, when the m
 
 After a restart :meth:`Persistence.restore` gives the manager its jobs back: finished ones as they were
 (a missing model file is said on the job), queued or training ones as finished *interrupted* records
-(:func:`.store.interrupted`).  Nothing here may stop the server: a damaged database is moved aside and
-a new one started, with a log line.
+(:func:`.store.interrupted`).  A training job also saves *resume points* in the models folder while it
+trains (:mod:`.resume`; :meth:`Persistence.resume_payload` tells its worker where): an interrupted job whose
+points are there says from which epoch it can go on (``Job.resume_epoch``, or ``Job.resume_note`` saying
+why not), and they are deleted when the job ends normally or is freed.  Nothing here may stop the server:
+a damaged database is moved aside and a new one started, with a log line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from actviz.budget import MB, Estimate
 from actviz.errors import InputError
+from actviz.training import resume as resume_mod
 from actviz.training import store as store_mod
 from actviz.training.backends import _load_checkpoint
 from actviz.training.records import Job, JobStatus
@@ -111,7 +115,8 @@ class Persistence:
             models = [m if isinstance(m, str) else None for m in job.models]
             return StoredJob(job.id, job.key, job.config, str(job.status), sorted(job.sessions), job.created_at,
                              self._wall(job.started), self._wall(job.finished), job.error, runs, models,
-                             {"estimate": job.estimate.to_json(), "lr": job.control_state.get("lr")},
+                             {"estimate": job.estimate.to_json(), "lr": job.control_state.get("lr"),
+                              "resumed_from": job.resumed_from},
                              time.time())
 
     def save(self, job: Job) -> None:
@@ -136,10 +141,36 @@ class Persistence:
             if job.version != version and now - when >= every:
                 self.save(job)
 
+    def resume_paths(self, job_id: str, runs: int) -> list[str]:
+        return [] if self.store is None else [str(self.store.resume_path(job_id, i)) for i in range(runs)]
+
+    def resume_payload(self, job: Job) -> dict[str, Any]:
+        """What a job's worker needs to save resume points (none without a store) and, for a job that goes
+        on from an interrupted one, to read its points."""
+        out: dict[str, Any] = {"resume_from": job.resume_from} if job.resume_from else {}
+        if self.store is not None:
+            out.update(resume_to=self.resume_paths(job.id, len(job.runs)), resume_every_s=resume_mod.EVERY_S)
+        return out
+
+    def resume_source(self, job: Job) -> list[str]:
+        """The resume points an interrupted job can go on from, checked again now; InputError saying why not."""
+        paths = self.resume_paths(job.id, len(job.runs))
+        try:
+            job.resume_epoch, job.resume_note = resume_mod.peek(paths, job.config), None
+        except InputError as exc:
+            job.resume_epoch, job.resume_note = None, str(exc)
+            with job._lock:
+                job.version += 1
+            raise
+        return paths
+
     def adopt(self, job_id: str, models: list[Any]) -> list[Any]:
-        """The finished job's model files, moved into the store's folder if a backend wrote them elsewhere."""
+        """The finished job's model files, moved into the store's folder if a backend wrote them elsewhere.
+        Its resume points go (it ended), unless the server is stopping: then they are what it resumes from."""
         if self.store is None:
             return models
+        if not self._frozen:
+            self.store.remove_files(self.store.resume_files(job_id))
         out = []
         home = self.store.models_dir.resolve()
         for i, m in enumerate(models):
@@ -159,7 +190,7 @@ class Persistence:
             return
         self._saved.pop(job.id, None)
         self.store.delete(job.id)
-        self.store.remove_files([m for m in job.models if isinstance(m, str)])
+        self.store.remove_files([m for m in job.models if isinstance(m, str)] + self.store.resume_files(job.id))
 
     def freeze(self, unfinished: list[Job]) -> None:
         """The server is stopping: record the unfinished jobs as they stand now and nothing after, so the
@@ -192,6 +223,8 @@ class Persistence:
                 LOG.warning("skipping stored job %s: %s", record.id[:12], exc)
                 continue
             keep.update(m for m in job.models if isinstance(m, str))
+            if job.status == JobStatus.INTERRUPTED and record.started_at is not None:
+                keep.update(self._resumable(job))
             jobs.append(job)
             if was != record.status or job.error != record.error:
                 self.save(job)   # written back as it now reads (interrupted, or a model missing)
@@ -202,6 +235,13 @@ class Persistence:
         LOG.info("restored %d job(s) from %s (%d interrupted by the restart)", len(jobs), self.store.path,
                  interrupted)
         return jobs
+
+    def _resumable(self, job: Job) -> list[str]:
+        """An interrupted job's resume points (kept), with the epoch they go on from or why they cannot."""
+        try:
+            return self.resume_source(job)
+        except InputError:
+            return self.resume_paths(job.id, len(job.runs))
 
     def _job(self, record: StoredJob) -> Job:
         now, wall = self._clock(), time.time()
@@ -220,6 +260,8 @@ class Persistence:
         lr = record.extra.get("lr")
         if isinstance(lr, (int, float)):
             job.control_state = {"lr": float(lr)}
+        resumed = record.extra.get("resumed_from")
+        job.resumed_from = resumed if isinstance(resumed, int) else None
         if job.status == JobStatus.DONE:
             missing = [i for i, m in enumerate(job.models) if m and not os.path.isfile(m)]
             if missing or (not job.models and any(r.history for r in job.runs)):

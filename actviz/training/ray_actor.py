@@ -134,6 +134,7 @@ class JobActor:
 
     def _run(self, job: dict[str, Any]) -> None:
         from actviz.data import tables
+        from actviz.training import resume
         from actviz.training.engine import train
 
         cfg = job["config"]
@@ -143,7 +144,7 @@ class JobActor:
             _prepare_once(int(job.get("threads") or 1))
             if job.get("csv_table") is not None:
                 tables.register_table(cfg.dataset, job["csv_table"])
-            runs = train(cfg, self._sink, self._control)
+            runs = train(cfg, self._sink, self._control, **resume.engine_kwargs(job))
             checkpoints = [worker.checkpoint_bytes(cfg, run) for run in runs]
             self._sink.send_state()
             final: tuple[Any, ...] = ("done", [i if c is not None else None for i, c in enumerate(checkpoints)],

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from actviz.budget import Estimate
+from actviz.errors import InputError
 from actviz.training.config import EpochRecord, RunProgress, RunStatus, TrainConfig
 
 
@@ -59,6 +60,9 @@ class JobSnapshot:
     taking_turns: bool = False              # waiting a few seconds while another job has its turn
     estimate: dict[str, Any] = field(default_factory=dict)   # memory_mb, minutes, ... (see budget.Estimate)
     notice: str | None = None               # the last thing the worker said about a command
+    resume_epoch: int | None = None         # interrupted: the epoch its saved training state can go on from
+    resume_note: str | None = None          # interrupted: why it cannot go on (then only Run again)
+    resumed_from: int | None = None         # a job that went on from an interrupted one's epoch
 
 
 def _plan(config: TrainConfig) -> list[RunProgress]:
@@ -93,6 +97,10 @@ class Job:
         self.submitted_at = time.monotonic()
         self.first_progress_s: float | None = None   # seconds from submit to the first live point (ops log)
         self.restored = False   # read back from the job list after a restart (models are checkpoint paths)
+        self.resume_epoch: int | None = None    # interrupted and resumable: from this epoch (see .resume)
+        self.resume_note: str | None = None     # interrupted and not resumable: why
+        self.resume_from: list[str] | None = None   # a resumed job: the resume points it starts from ...
+        self.resumed_from: int | None = None        # ... saved at this epoch
         # Scheduling (the manager's lock).
         self.held = False
         self.user_paused = False
@@ -246,7 +254,8 @@ class Job:
                 created_at=self.created_at, paused=bool(self.control_state.get("paused", self.user_paused)),
                 lr=self.control_state.get("lr") or self.config.lr,
                 taking_turns=self.held and self.status == JobStatus.RUNNING, estimate=self.estimate.to_json(),
-                notice=self.notice)
+                notice=self.notice, resume_epoch=self.resume_epoch, resume_note=self.resume_note,
+                resumed_from=self.resumed_from)
 
     def set_status(self, status: JobStatus, now: float, error: str | None = None) -> None:
         with self._lock:
@@ -266,6 +275,24 @@ class Job:
                         r.status, r.message = _FAILED or _STOPPED, error or "the job failed"
             self.error = error
             self.version += 1
+
+
+def admit(limits: Any, session: str, jobs: list[Job], queue: list[Job]) -> None:
+    """InputError unless ``session`` may queue one more job: its unfinished jobs (every tab of a browser
+    together) within ``max_jobs_per_session``, the queue not full, and — while many sessions wait — its
+    waiting jobs within its share of the ``max_queued_jobs`` places."""
+    mine = [j for j in jobs if session in j.sessions and not j.status.finished]
+    if len(mine) >= limits.max_jobs_per_session:
+        raise InputError(f"you already have {len(mine)} jobs queued or running (the limit is "
+                         f"{limits.max_jobs_per_session}, for all your tabs together); stop one or "
+                         "wait for it to finish")
+    if len(queue) >= limits.max_queued_jobs:
+        raise InputError(f"the server's queue is full ({len(queue)} jobs waiting); please try again in a minute")
+    owners = {s for j in queue for s in j.sessions} | {session}
+    share = max(1, min(limits.max_jobs_per_session, limits.max_queued_jobs // len(owners)))
+    if sum(1 for j in mine if j.status == JobStatus.QUEUED) >= share:
+        raise InputError(f"the queue is busy: while many people wait, each may have {share} job(s) "
+                         "waiting; wait for yours to start before adding another")
 
 
 def _run_status(value: RunStatus | str) -> RunStatus | str:

@@ -18,6 +18,7 @@ Without a state folder there is no store and everything stays in memory, as befo
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -157,7 +158,7 @@ class JobStore:
                 continue
             out.append(record)
         for record in expired:
-            self.remove_files(record.models)
+            self.remove_files([*record.models, *self.resume_files(record.id)])
             self.delete(record.id)
         if expired:
             LOG.info("deleted %d stored job(s) older than %.0f s", len(expired), max_age_s)
@@ -166,6 +167,15 @@ class JobStore:
     def model_path(self, job_id: str, run: int) -> Path:
         """Where a run's trained model is kept (the file name the workers use)."""
         return self.models_dir / f"{job_id}-{run}.zip"
+
+    def resume_path(self, job_id: str, run: int) -> Path:
+        """Where a run keeps its resume point while it trains (:mod:`.resume`)."""
+        return self.models_dir / f"{job_id}-{run}.resume.zip"
+
+    def resume_files(self, job_id: str) -> list[str]:
+        """Every resume point of a job on disk (and a half-written one)."""
+        return [str(p) for pattern in ("-[0-9]*.resume.zip", "-[0-9]*.resume.zip.part")
+                for p in self.models_dir.glob(glob.escape(job_id) + pattern)]
 
     def remove_files(self, paths: list[str | None]) -> None:
         for p in paths:

@@ -15,7 +15,9 @@ import them.  Two kinds:
 
 Messages on the pipe are small tuples.  A job streams ``run_started``/``live``/``epoch``/``run_finished``
 records (numbers and small lists, never models), its control state after each command, and at the end
-the paths of the checkpoint files it wrote (the trained models travel once, through the disk).  The
+the paths of the checkpoint files it wrote (the trained models travel once, through the disk).  With
+``resume_to`` in the job it saves resume points there while it trains; with ``resume_from`` it reads them
+first (before its memory ceiling is set: they are read whole) and goes on from their epoch.  The
 server sends ``control`` commands (the engine's pause/resume/step/set_lr/cancel) and ``hold``/``release``
 (time slicing: the job waits at its next progress report, using no CPU, until released).
 """
@@ -36,9 +38,9 @@ from actviz.errors import InputError
 
 # What the forkserver imports once for every worker: our modules and what torch imports lazily on the
 # first model (sympy) and the first optimizer (dynamo, distributed), which otherwise cost a new worker 3 s.
-PRELOAD = ["actviz.training.worker", "actviz.training.engine", "actviz.data.datasets", "actviz.network.checkpoint",
-           "actviz.network.diagnostics", "actviz.views.gradient_flow", "sklearn.datasets", "pandas", "sympy",
-           "torch._dynamo", "torch.distributed", "torch.onnx"]
+PRELOAD = ["actviz.training.worker", "actviz.training.engine", "actviz.training.resume", "actviz.data.datasets",
+           "actviz.network.checkpoint", "actviz.network.diagnostics", "actviz.views.gradient_flow", "sklearn.datasets",
+           "pandas", "sympy", "torch._dynamo", "torch.distributed", "torch.onnx"]
 NICE = 5                      # jobs yield the CPU to the web process first
 MARGIN_BYTES = 384 * 2**20    # thread stacks, allocator arenas and library mappings the estimate does not count
 OOM_MARKERS = ("can't allocate memory", "not enough memory", "DefaultCPUAllocator", "std::bad_alloc",
@@ -208,6 +210,7 @@ def job_main(conn: Any, threads: int) -> None:
 
 def _run_job(channel: _Channel, conn: Any, job: dict[str, Any]) -> None:
     from actviz.data import tables
+    from actviz.training import resume
     from actviz.training.engine import train
 
     gate, control = Gate(), make_control()
@@ -223,9 +226,10 @@ def _run_job(channel: _Channel, conn: Any, job: dict[str, Any]) -> None:
     try:
         if job.get("csv_table") is not None:
             tables.register_table(cfg.dataset, job["csv_table"])
+        resuming = resume.engine_kwargs(job)  # saved state read before the ceiling: it is read whole
         if job.get("ceiling", True):
             channel.send("ceiling", set_ceiling(estimate_bytes))
-        runs = train(cfg, sink, control)
+        runs = train(cfg, sink, control, **resuming)
         folder = Path(job["model_dir"])
         paths = [_save(folder, job["job_id"], i, cfg, run) for i, run in enumerate(runs)]
         cancelled = bool(control.is_set())
