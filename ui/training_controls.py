@@ -1,5 +1,6 @@
 """The training lab's job controls: Pause, Resume, Step (one epoch), Reset (same seed, start over), Stop, the
-learning rate while a job runs, and on a finished race Run again and Replay at the class's pace.
+learning rate while a job runs, and on a finished race Run again and Replay at the class's pace; a job a server
+restart interrupted also offers Resume from its last saved epoch (or says why it cannot).
 
 Every verb goes through the job manager (``pause``, ``resume``, ``step``, ``set_lr``, ``cancel``,
 ``submit(…, fresh=True)``); a verb the manager does not offer yet is shown disabled with a reason.
@@ -77,6 +78,17 @@ def _run_again(manager: JobManager, job: JobSnapshot, token: str) -> None:
         _say("Running the race again as a new job; the finished one stays in the list.")
 
 
+def _resume_interrupted(manager: JobManager, job: JobSnapshot, token: str) -> None:
+    try:
+        new_id, _ = manager.resume_interrupted(job.id, token)
+    except InputError as exc:
+        _say(f"⚠️ {exc}")
+        return
+    _select(new_id)
+    lab_jobs.wait_for_first_point(manager, new_id, token)
+    _say(f"Going on from epoch {job.resume_epoch} as a new job; the interrupted one stays in the list.")
+
+
 def _replay(job_id: str) -> None:
     st.session_state.t_replay = (job_id, time.time(), float(st.session_state.get("t_replay_pace", 30)))
     st.session_state.t_full_rerun = True
@@ -103,13 +115,22 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
     finished = job.status in FINISHED
     # A finished race has three controls, each given the room of its label: in a sixth of the row
     # "Run again" and "Replay" broke mid-word at 150 % zoom.
+    epoch = lab_jobs.snapshot_attr(job, "resume_epoch", None) if job.status == JobStatus.INTERRUPTED else None
+    resumable = epoch is not None and callable(getattr(manager, "resume_interrupted", None))
     widths = [2.2, 1.6, 1.3, 1.5, 1.0] if finished and not replaying else [2.3, 1, 1, 1, 1, 1.5]
-    status, *cells = st.columns(widths, vertical_alignment="center", gap="small")
+    status, *cells = st.columns([2.0, 1.9, 1.4, 1.2, 1.0] if resumable else widths, vertical_alignment="center",
+                                gap="small")
     status.markdown(_status_text(job, shown, paused, replaying))
     if replaying:
         cells[0].button("Stop replay", key=f"t_replay_stop_{job.id}", on_click=_stop_replay, width="stretch")
     elif finished:
-        cells[0].button("Run again", key=f"t_again_{job.id}", type="primary", width="stretch",
+        if resumable:  # Resume first; Run again, Replay and the pace move one cell right
+            cells.pop(0).button(f"Resume from epoch {epoch}", key=f"t_resume_{job.id}", type="primary",
+                                width="stretch", on_click=_resume_interrupted, args=(manager, job, token),
+                                help="Go on training from the last epoch saved before the restart, as a new job "
+                                     "(the same history as if it had never stopped).")
+        cells[0].button("Run again", key=f"t_again_{job.id}", type="secondary" if resumable else "primary",
+                        width="stretch",
                         on_click=_run_again, args=(manager, job, token),
                         help="Train the same setup again as a new job (same seed, so the same race)."
                         if job.status != JobStatus.INTERRUPTED else "Start this setup again from the beginning, "
@@ -145,6 +166,9 @@ def control_row(manager: JobManager, token: str, job: JobSnapshot, shown: JobSna
                                   on_change=_set_lr, args=(manager, job.id, token, key, lr_now),
                                   label_visibility="collapsed",
                                   help="Change the learning rate while the job trains; it applies from the next step.")
+    note = lab_jobs.snapshot_attr(job, "resume_note", None) if job.status == JobStatus.INTERRUPTED else None
+    if note and not replaying:
+        st.caption(f"Cannot resume: {escape(note)}.")
     message = st.session_state.pop("t_ctl_message", None)
     if message:
         st.toast(escape(message))
@@ -168,4 +192,6 @@ def _status_text(job: JobSnapshot, shown: JobSnapshot, paused: bool, replaying: 
     others = job.watchers - 1
     shared = f" · shared with {others} other session(s)" if others > 0 and not job.status.finished else ""
     note = f" · {escape(job.error)}" if job.status == JobStatus.DONE and job.error else ""  # e.g. a model file gone
-    return f"**{word}** · epoch {done}/{job.config.epochs}{extra}{shared}{note}"
+    resumed = lab_jobs.snapshot_attr(job, "resumed_from", None)
+    went_on = f" · resumed from epoch {resumed}" if resumed else ""
+    return f"**{word}** · epoch {done}/{job.config.epochs}{went_on}{extra}{shared}{note}"

@@ -78,8 +78,8 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
             guard("Inside the trained models"):
         trained = [manager.model(job.id, token, i) for i in range(len(job.runs))]
         if any(m is None for m in trained) or not trained:
-            st.caption("This job was interrupted by a server restart before its models were saved; **Run again** "
-                       "trains them." if job.status == "interrupted" else
+            st.caption("This job was interrupted by a server restart before its models were saved; **Resume** "
+                       "(when offered) or **Run again** trains them." if job.status == "interrupted" else
                        "The trained models are no longer kept for this job.")
             return
         if not trained[0].hidden:

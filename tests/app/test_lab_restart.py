@@ -1,6 +1,7 @@
 """The training lab across a server restart (AppTest): with a state folder, the job a browser trained is in its
 picker again after the restart, with its results, and a job the restart interrupted says so, in the picker
-and on the page, and trains again with one click on Run again.
+and on the page, and trains again with one click on Run again — or, when it saved resume points, goes on from
+its last saved epoch with one click on Resume (a damaged resume point leaves Run again and says why).
 
 "Restart": the process-wide job manager is shut down, its database connection closed, and the page opened
 again with a fresh manager singleton on the same ``ACTVIZ_STATE_DIR``, as a new server process would.
@@ -98,3 +99,94 @@ def test_after_a_restart_the_lab_shows_finished_and_interrupted_jobs_and_runs_on
     poll_until_finished(again)
     done = jobs.manager().snapshot(fresh, token)
     assert done.status == jobs.JobStatus.DONE and done.config == jobs.manager().snapshot(stopped, token).config
+
+
+class _Collect:
+    """The engine's sink for a job trained here as the server would have: its records, and a cancel (the
+    restart) after epoch ``stop_after``."""
+
+    def __init__(self, control, stop_after: int) -> None:
+        self.control, self.stop_after, self.history = control, stop_after, {}
+
+    def run_started(self, run):
+        pass
+
+    def live_point(self, *args):
+        pass
+
+    def epoch_done(self, run, record, norms, boundary):
+        self.history.setdefault(run, []).append(record)
+        if record.epoch >= self.stop_after:
+            self.control.cancel()
+
+    def run_finished(self, *args):
+        pass
+
+
+def _interrupted_with_resume_points(folder, token: str, job_id: str = "resumablejob1") -> tuple[store.StoredJob, list]:
+    """A job that trained 1 of 3 epochs and saved its resume points before the server went down."""
+    from actviz.training import engine, resume
+    from actviz.training.control import TrainControl
+
+    cfg = TrainConfig(datasets.DatasetSpec("moons", n_samples=200), (choose("tanh"),), hidden=(4,), epochs=3,
+                      seed=43)
+    control = TrainControl()
+    sink = _Collect(control, 1)
+    models = folder / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    engine.train(cfg, sink, control, saver=resume.Saver([resume.path_for(models, job_id, 0)], every_s=0,
+                                                         max_share=None))
+    runs = [p.progress() for p in cfg.plan()]
+    runs[0].status, runs[0].history = RunStatus.RUNNING, sink.history[0]
+    now = time.time()
+    record = store.StoredJob(job_id, cfg.key(), cfg, "running", [token], now, now, None, None, runs, [], {}, now)
+    return record, sink.history[0]
+
+
+def test_an_interrupted_job_with_resume_points_goes_on_from_its_epoch_with_one_click(state):
+    at = open_page(PAGE)
+    token = at.session_state["actviz_token"]
+    record, saved = _interrupted_with_resume_points(state, token)
+    store.open_store(state).save(record)
+
+    _restart(state)
+    again = open_page(PAGE, {"s": token})
+    again.session_state["t_job_pick"] = record.id
+    again.run()
+    assert_clean(again)
+    status = " ".join(shown(m.value) for m in again.markdown)
+    assert "**Interrupted** by a server restart after 1 of 3 epochs" in status
+    button = again.button(key=f"t_resume_{record.id}")
+    assert button.label == "Resume from epoch 1"
+    assert again.button(key=f"t_again_{record.id}").label == "Run again"   # from the beginning, still offered
+
+    button.click().run()
+    assert_clean(again)
+    resumed = again.session_state["t_job_pick"]
+    assert resumed != record.id and len(again.selectbox(key="t_job_pick").options) == 2
+    poll_until_finished(again)
+    done = jobs.manager().snapshot(resumed, token)
+    assert done.status == jobs.JobStatus.DONE and done.resumed_from == 1
+    history = done.runs[0].history
+    assert [r.epoch for r in history] == [1, 2, 3]
+    assert history[0].train_loss == saved[0].train_loss and history[0].val_acc == saved[0].val_acc  # not retrained
+    assert "resumed from epoch 1" in " ".join(shown(m.value) for m in again.markdown)
+
+
+def test_a_damaged_resume_point_leaves_run_again_and_says_why(state):
+    at = open_page(PAGE)
+    token = at.session_state["actviz_token"]
+    record, _ = _interrupted_with_resume_points(state, token, "damagedjob001")
+    store.open_store(state).save(record)
+    (state / "models" / "damagedjob001-0.resume.zip").write_bytes(b"PK\x03\x04 half a file")
+
+    _restart(state)
+    again = open_page(PAGE, {"s": token})
+    again.session_state["t_job_pick"] = record.id
+    again.run()
+    assert_clean(again)
+    assert not [b for b in again.button if b.key == f"t_resume_{record.id}"]
+    assert again.button(key=f"t_again_{record.id}").label == "Run again"
+    said = " ".join(c.value for c in again.caption)
+    assert "Cannot resume: the saved training state is damaged" in said
+    assert "Run again starts it from the beginning" in said
