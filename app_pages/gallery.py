@@ -104,7 +104,7 @@ if view.costs is not None and not view.costs.empty:
     st.table(readable(view.costs))
     st.caption(gallery.COST_METHOD)
 
-st.download_button("Download plotted curves (CSV)", gallery.curves_csv(view.curves),
+st.download_button("Download plotted curves (CSV)", lambda: gallery.curves_csv(view.curves),  # made on click
                    file_name="actviz_curves.csv", mime="text/csv", key="g_download",
                    on_click="ignore")
 

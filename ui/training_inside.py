@@ -6,7 +6,7 @@ import streamlit as st
 
 from actviz.errors import InputError
 from actviz.network import checkpoint
-from actviz.plots import network_figures, training_figures
+from actviz.plots import training_figures
 from actviz.training.jobs import FINISHED, JobManager, JobSnapshot
 from actviz.views import race_stats, training_lab
 from actviz.views.tables import readable
@@ -53,12 +53,12 @@ def _results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
     st.caption("One row per run, best first. Test accuracy is that of the weights each run keeps: with early "
                "stopping those of its best validation epoch (as the UvA Deep Learning tutorial 3 reloads its best "
                "checkpoint). Dead neurons: hidden units whose output is exactly 0 for every training sample.")
-    confusion = training_lab.confusion_view(job)
+    confusion = training_lab.confusion_chart(job)
     if confusion is not None:
-        st.plotly_chart(training_figures.confusion_figure(*confusion, row_height=200 + 12 * len(confusion[2])),
-                        key="t_confusion", config={"displaylogo": False})
+        st.plotly_chart(confusion, key="t_confusion", config={"displaylogo": False})
     c1, c2 = st.columns(2)
-    c1.download_button("Download all metrics (CSV)", training_lab.metrics_csv(job),
+    # Downloads are made when clicked (callables), not on every rerun of a finished job's page.
+    c1.download_button("Download all metrics (CSV)", lambda: training_lab.metrics_csv(job),
                        file_name=f"actviz_metrics_{job.id[:6]}.csv", mime="text/csv", key="t_dl_csv",
                        on_click="ignore")
     with c2:
@@ -67,15 +67,21 @@ def _results_section(manager: JobManager, token: str, job: JobSnapshot) -> None:
         model = manager.model(job.id, token, pick)
         if model is not None:
             st.download_button("Download checkpoint (.zip: state dict + JSON config)",
-                               training_lab.checkpoint_bytes(job, pick, model),
+                               lambda: training_lab.checkpoint_bytes(job, pick, model),
                                file_name=training_lab.file_stem(job, pick) + ".zip", mime="application/zip",
                                key="t_dl_ckpt", on_click="ignore")
     inside_the_model(manager, token, job)
 
 
+INSIDE_KEY = "t_inside_open"
+
+
 def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
-    with st.expander("Inside the trained models: activation distributions and dead neurons", expanded=False), \
-            guard("Inside the trained models"):
+    box = st.expander("Inside the trained models: activation distributions and dead neurons", expanded=False,
+                      key=INSIDE_KEY, on_change="rerun")
+    if not box.open:  # computed only once opened: a finished job's page reruns cheaply for a whole class
+        return
+    with box, guard("Inside the trained models"):
         trained = [manager.model(job.id, token, i) for i in range(len(job.runs))]
         if any(m is None for m in trained) or not trained:
             st.caption("This job was interrupted by a server restart before its models were saved; **Resume** "
@@ -91,10 +97,9 @@ def inside_the_model(manager: JobManager, token: str, job: JobSnapshot) -> None:
             st.caption(f"{escape(label)} is not shown: {escape(why)}.")
         if not view.reports:
             return
-        st.plotly_chart(network_figures.activation_hist_figure(view.reports, view.hidden_names),
-                        key="t_inside_hist", config={"displaylogo": False})
-        st.plotly_chart(network_figures.neuron_figure(view.reports, view.hidden_names, view.dead),
-                        key="t_inside_dead", config={"displaylogo": False})
+        hist, dead = view.figures
+        st.plotly_chart(hist, key="t_inside_hist", config={"displaylogo": False})
+        st.plotly_chart(dead, key="t_inside_dead", config={"displaylogo": False})
         st.table(readable(view.table))  # "—" where a run has no value (a note, a learned parameter)
         st.caption("Histograms: outputs of each hidden layer for 512 training samples. Dead units output "
                    "exactly 0 for every training sample (the UvA Deep Learning tutorial 3's definition).")

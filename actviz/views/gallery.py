@@ -16,6 +16,7 @@ from actviz.activations import costs, curves, surfaces
 from actviz.activations import morph as morph_mod
 from actviz.activations.choice import ActivationChoice
 from actviz.activations.properties import properties
+from actviz.cache import memo
 from actviz.errors import InputError
 from actviz.plots import curve_figures, surface_figures
 from actviz.views.tables import MISSING
@@ -185,8 +186,15 @@ def choices_for(state: GalleryState) -> tuple[list[ActivationChoice], dict[str, 
     return out, errors
 
 
+def _view_key(state: GalleryState, measure_cost: bool = True, points: int = curves.DEFAULT_POINTS) -> tuple:
+    return repr(state), measure_cost, points  # every field (lists, dicts of numbers and strings) is in its repr
+
+
+@memo(maxsize=16, key=_view_key)
 def build_view(state: GalleryState, measure_cost: bool = True, points: int = curves.DEFAULT_POINTS
                ) -> GalleryView:
+    """Curves, charts and tables of one gallery state, shared by every session showing that state (a class
+    opening the same link, or landing on the same slider value, costs one build; treat it as read-only)."""
     chosen, errors = choices_for(state)
     computed: list[curves.Curve] = []
     gated: list[GatedView] = []

@@ -23,7 +23,7 @@ from actviz.errors import InputError
 from actviz.network import checkpoint, diagnostics, models, perlayer
 from actviz.network import features as features_mod
 from actviz.network.diagnostics import DeadNeurons, GradientReport
-from actviz.plots import training_figures
+from actviz.plots import network_figures, training_figures
 from actviz.training import schedule as schedule_mod
 from actviz.training.config import TrainConfig
 from actviz.training.engine import BOUNDARY_RESOLUTION, boundary_grid, learned_parameters
@@ -354,6 +354,16 @@ def confusion_view(job: JobSnapshot) -> tuple[list[str], list[Any], list[str]] |
     return [r.label for r in runs], [r.summary["confusion"] for r in runs], [str(n) for n in names]
 
 
+@memo(maxsize=16, key=lambda job: (job.id, job.version))
+def confusion_chart(job: JobSnapshot) -> Any:
+    """The test confusion matrices of a finished classification job as one figure (None when it has none),
+    built once per job version: a shared preset's thirty students rerun the same results section."""
+    view = confusion_view(job)
+    if view is None:
+        return None
+    return training_figures.confusion_figure(*view, row_height=200 + 12 * len(view[2]))
+
+
 def metrics_csv(job: JobSnapshot) -> str:
     buf = io.StringIO()
     training_figures.history_frame(job.runs).to_csv(buf, index=False, float_format="%.6g")
@@ -389,6 +399,7 @@ class Inside:
     learned: list[dict[str, list[float]]]
     table: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)  # run label -> why it is not shown (diverged ...)
+    figures: list[Any] = field(default_factory=list)        # activation histograms, dead units (if any run shown)
 
 
 def _not_inspectable(run: Any, model: models.MLP) -> str | None:
@@ -435,8 +446,11 @@ def inside(job: JobSnapshot, trained: Sequence[models.MLP], batch_size: int = 51
         for name, per_layer in values.items():
             row[f"learned {name} per layer"] = ", ".join(f"{v:.3f}" for v in per_layer)
         rows.append(row)
-    return Inside(reports, dead, diagnostics.hidden_names(trained[0]) if trained else [], learned,
-                  pd.DataFrame(rows), skipped)
+    names = diagnostics.hidden_names(trained[0]) if trained else []
+    # Built here, under the cache, so every session looking inside the same job shares them.
+    figures = [network_figures.activation_hist_figure(reports, names),
+               network_figures.neuron_figure(reports, names, dead)] if reports else []
+    return Inside(reports, dead, names, learned, pd.DataFrame(rows), skipped, figures)
 
 
 CHARTS = ("curves", "grad_norms", "boundary")

@@ -122,6 +122,11 @@ def test_inside_the_trained_models_of_a_job_with_a_diverged_run():
     at = start(at, t_data="moons", t_act=["relu"], t_expr="0/0*x", t_hidden="4", t_epochs=2, t_seed=3)
     poll_until_finished(at)
     assert_clean(at)
+    # Closed, the section computes nothing (a whole class reruns a finished job's page); opened, it shows.
+    assert not any(c.value.startswith("Histograms") for c in at.caption)
+    at.session_state["t_inside_open"] = True
+    at.run()
+    assert_clean(at)
     notes = [c.value for c in at.caption if "is not shown" in c.value]
     assert len(notes) == 1 and "diverged" in notes[0]
     assert any(c.value.startswith("Histograms") for c in at.caption)  # the ReLU net is still shown

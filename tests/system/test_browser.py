@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+import torch
 
 from tests.system.browser_helpers import ARTIFACTS
 from ui.pages import PAGES
@@ -72,6 +74,8 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
     slider.focus()
     for _ in range(10):
         page.keyboard.press("ArrowRight")
+    # Ten presses can take several reruns: wait for the last value's rerun before reading the chart.
+    page.wait_for_function("() => location.href.includes('swish.beta=1.5')", timeout=30_000)
     page.wait_for_function(f"(b) => {{ const y = ({TRACE_YS})(); "
                            "return y !== null && JSON.stringify(y) !== JSON.stringify(b); }", arg=before,
                            timeout=30_000)
@@ -83,6 +87,13 @@ def test_gallery_slider_redraws_the_chart(page, app_url):
     no_exceptions(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "gallery.png"))
+    # The CSV is made when clicked, from the curves on screen: Swish at the new beta.
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download plotted curves (CSV)").click()
+    rows = pd.read_csv(download.value.path())
+    swish = rows[rows["activation"] == "swish"]
+    x = torch.tensor(swish["x"].to_numpy())
+    assert torch.allclose(torch.tensor(swish["f"].to_numpy()), x * torch.sigmoid(1.5 * x), atol=1e-6)
 
 
 # Traces arrive as typed arrays ({dtype, bdata}); plotly.js decodes them into _fullData, whose

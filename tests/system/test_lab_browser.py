@@ -3,8 +3,13 @@ the network view, Replay, and a teacher's locked and hidden controls."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
+from actviz.network import checkpoint
 from tests.system.browser_helpers import ARTIFACTS
 from tests.system.test_browser import PLOT, no_exceptions, wait_for_app
 
@@ -83,6 +88,21 @@ def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen
     no_exceptions(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "lab_projector.png"))
+    # "Inside the trained models" is computed when opened: a click draws its histograms and dead units.
+    assert page.locator(".st-key-t_inside_hist").count() == 0
+    page.get_by_text("Inside the trained models").click()
+    page.locator(".st-key-t_inside_hist .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator(".st-key-t_inside_dead .js-plotly-plot").wait_for(timeout=60_000)
+    no_exceptions(page)
+    # The downloads are made when clicked: what arrives is the job's metrics and a checkpoint that loads.
+    with page.expect_download(timeout=60_000) as csv_download:
+        page.get_by_role("button", name="Download all metrics (CSV)").click()
+    metrics = pd.read_csv(csv_download.value.path())
+    assert sorted(set(metrics["activation"])) == ["ReLU", "Tanh"] and metrics["epoch"].max() == 6
+    with page.expect_download(timeout=60_000) as zip_download:
+        page.get_by_role("button", name=re.compile("Download checkpoint")).click()
+    loaded = checkpoint.load(Path(zip_download.value.path()).read_bytes())
+    assert list(loaded.model.hidden) == [4, 3] and zip_download.value.suggested_filename.endswith(".zip")
 
 
 def test_replay_plays_a_finished_race_again_at_the_chosen_pace(projector, app_url):
