@@ -21,6 +21,10 @@ server starts a local Ray with this machine's CPUs.
 - **Trained models come back through the disk, as with worker processes**: the actor keeps each run's
   checkpoint bytes; the server writes them into its own spool folder and reads them with the same
   checkpoint checks (:func:`~.backends._load_checkpoint`).
+- **Resume points** (:mod:`.resume`) are written by the actor to the paths the server gives it, in the server's
+  state folder: on a local Ray, or where the cluster's workers mount that folder at the same path, an
+  interrupted job resumes from them; elsewhere the actor cannot write there, saves none (logged), and after
+  a restart the job offers Run again only.
 - **Gradient-flow computations** run as Ray tasks with the same resource requests; a closed tab cancels
   the task (``ray.cancel(force=True)`` ends its worker).
 

@@ -178,6 +178,52 @@ def test_pause_step_resume_and_the_learning_rate_reach_the_job_on_ray(make):
     assert mgr.model(job_id, "alice", 0) is not None  # what it learned so far is kept
 
 
+def test_a_job_a_restart_interrupted_on_ray_resumes_there_with_the_history_of_one_never_stopped(ray, tmp_path):
+    from actviz.training import store
+    from tests.training.test_resume import assert_same_history
+
+    cfg = config(seed=9, epochs=5, acts=("rrelu", "tanh"))
+    made = []
+
+    def manager() -> JobManager:
+        made.append(JobManager(Limits(max_running_jobs=1, max_jobs_per_session=5), state_dir=str(tmp_path),
+                               backend=ray_backend.RayBackend(threads=1)))
+        return made[-1]
+
+    def epochs(mgr, job_id) -> int:
+        return min(len(r.history) for r in mgr.snapshot(job_id, "alice").runs)
+
+    try:
+        first = manager()
+        straight, _ = first.submit(cfg, "alice")
+        wait_for(lambda: first.snapshot(straight, "alice").status.finished, what="the straight job")
+        reference = first.snapshot(straight, "alice")
+        job, _ = first.submit(cfg, "alice", fresh=True)
+        first.pause(job, "alice")
+        for n in (1, 2):   # paused at an epoch boundary: the resume point is saved there
+            first.step(job, "alice")
+            wait_for(lambda n=n: epochs(first, job) == n and first.snapshot(job, "alice").paused, what=f"epoch {n}")
+        first.shutdown()
+        with store._STORES_LOCK:
+            store._STORES.pop(str(tmp_path.resolve())).close()
+        second = manager()
+        assert second.snapshot(job, "alice").resume_epoch == 2
+        again, _ = second.resume_interrupted(job, "alice")
+        wait_for(lambda: second.snapshot(again, "alice").status.finished, what="the resumed job on Ray")
+        done = second.snapshot(again, "alice")
+        assert done.status == JobStatus.DONE and done.resumed_from == 2, done.error
+        for a, b in zip(reference.runs, done.runs, strict=True):
+            assert_same_history(a.history, b.history)
+    finally:
+        for mgr in made:
+            mgr.shutdown()
+        with store._STORES_LOCK:
+            opened = store._STORES.pop(str(tmp_path.resolve()), None)
+        if opened is not None:
+            opened.close()
+    wait_for(lambda: not job_actors(ray), timeout=20, what="the job actors to end")
+
+
 def test_a_job_no_machine_of_the_cluster_can_hold_fails_at_once_saying_so(make, ray, monkeypatch):
     monkeypatch.setattr(budget, "_lifted", True)  # this server's own budget would refuse it first
     largest = max(n["Resources"].get("memory", 0) for n in ray.nodes() if n["Alive"])
