@@ -45,6 +45,7 @@ SECTIONS: dict[str, str] = {
     "classroom": "script:bench/classroom.py",
     "fair_start": "script:bench/fair_start.py",
     "first_live_point": "script:bench/first_live_point.py",
+    "resume_points": "bench.resume_points:bench_resume_points",
 }
 ROOT = Path(__file__).resolve().parent.parent
 

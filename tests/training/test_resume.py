@@ -208,8 +208,10 @@ def forget_connections(folder: Path) -> None:
 def managers(tmp_path):
     made = []
 
-    def make() -> JobManager:
-        mgr = JobManager(Limits(max_running_jobs=1, max_jobs_per_session=5), state_dir=str(tmp_path))
+    def make(backend: str = "processes") -> JobManager:
+        runner = engine.train if backend == "threads" else None   # the engine itself, in this process
+        mgr = JobManager(Limits(max_running_jobs=1, max_jobs_per_session=5), state_dir=str(tmp_path), runner=runner)
+        assert mgr.backend.name == backend
         made.append(mgr)
         return mgr
 
@@ -224,10 +226,11 @@ def epochs(mgr: JobManager, job_id: str) -> int:
 
 
 @pytest.mark.slow
-def test_a_job_a_restart_interrupted_resumes_in_a_worker_with_the_history_of_one_never_stopped(managers, tmp_path):
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_a_job_a_restart_interrupted_resumes_with_the_history_of_one_never_stopped(managers, tmp_path, backend):
     cfg = TrainConfig(datasets.DatasetSpec("moons", n_samples=400), (choose("rrelu"), choose("tanh")),
                       hidden=(8,), epochs=6, seed=7, seeds=2, dropout=0.1, batch_size=32, patience=4)
-    first = managers()
+    first = managers(backend)
     straight, _ = first.submit(cfg, "alice")
     wait_for(lambda: first.snapshot(straight, "alice").status.finished, what="the straight job")
     reference = first.snapshot(straight, "alice")
@@ -242,7 +245,7 @@ def test_a_job_a_restart_interrupted_resumes_in_a_worker_with_the_history_of_one
     first.shutdown()
     forget_connections(tmp_path)
 
-    second = managers()
+    second = managers(backend)
     stopped = second.snapshot(job, "alice")
     assert stopped.status == JobStatus.INTERRUPTED and stopped.resume_epoch == 3 and stopped.resume_note is None
     again, attached = second.resume_interrupted(job, "alice")
