@@ -144,7 +144,13 @@ class JobActor:
             _prepare_once(int(job.get("threads") or 1))
             if job.get("csv_table") is not None:
                 tables.register_table(cfg.dataset, job["csv_table"])
-            runs = train(cfg, self._sink, self._control, **resume.engine_kwargs(job))
+            resuming = resume.engine_kwargs(job)  # saved state is read whole: before the ceiling
+            if job.get("ceiling", True):
+                # This actor's process is the job's alone (it ends with the job): the same address-space
+                # ceiling as a worker process's, so a job that outgrows its estimate fails alone, and Ray's
+                # memory request (the estimate plus the margin) is a limit, not only a reservation.
+                self._out.send("ceiling", worker.set_ceiling(estimate_bytes))
+            runs = train(cfg, self._sink, self._control, **resuming)
             checkpoints = [worker.checkpoint_bytes(cfg, run) for run in runs]
             self._sink.send_state()
             final: tuple[Any, ...] = ("done", [i if c is not None else None for i, c in enumerate(checkpoints)],

@@ -21,7 +21,7 @@ from actviz import budget
 from actviz.activations.choice import choose
 from actviz.data import datasets
 from actviz.limits import Limits
-from actviz.training import backend_config, ray_backend
+from actviz.training import backend_config, estimates, ray_backend
 from actviz.training.config import TrainConfig
 from actviz.training.jobs import JobManager, JobStatus
 from actviz.views import gradient_flow as gf
@@ -149,6 +149,28 @@ def test_the_same_config_gives_the_same_history_on_worker_processes_and_on_ray(m
     from actviz.training import engine
 
     assert engine.evaluate(model, ds.x_test, ds.y_test)[1] == pytest.approx(test_acc)
+
+
+def test_a_job_over_its_memory_ceiling_fails_alone_on_ray_while_another_finishes(make):
+    # The estimator lies (1 MB) for a job that needs about a gigabyte: its actor's ceiling stops it.
+    liar = budget.Estimate("this training job", {"all": 2**20}, 1e9, 1.0)
+    mgr = make(estimator=lambda cfg: liar if cfg.hidden == (4096, 4096, 4096) else estimates.training(cfg))
+    greedy, _ = mgr.submit(TrainConfig(datasets.DatasetSpec("digits"), (choose("relu"),), hidden=(4096, 4096, 4096),
+                                       epochs=2, batch_size=0), "mallory")
+    # Beside it, a job whose checkpoint (~0.4 MB) goes back through Ray's object store under its ceiling.
+    fine_cfg = config(epochs=3, hidden=(256, 256), acts=("relu",))
+    fine, _ = mgr.submit(fine_cfg, "alice")
+    wait_for(lambda: mgr.snapshot(greedy, "mallory").status.finished, timeout=120, what="the greedy job to end")
+    bad = mgr.snapshot(greedy, "mallory")
+    assert bad.status == JobStatus.FAILED and bad.error.startswith("out of memory (estimated 1 MB"), bad.error
+    wait_for(lambda: mgr.snapshot(fine, "alice").status.finished, timeout=120, what="the other job to finish")
+    snap = mgr.snapshot(fine, "alice")
+    assert snap.status == JobStatus.DONE, snap.error
+    model = mgr.model(fine, "alice", 0)
+    ds = datasets.load(fine_cfg.dataset)
+    from actviz.training import engine
+
+    assert engine.evaluate(model, ds.x_test, ds.y_test)[1] == pytest.approx(snap.runs[0].summary["test_acc"])
 
 
 def test_pause_step_resume_and_the_learning_rate_reach_the_job_on_ray(make):
