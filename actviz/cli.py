@@ -22,7 +22,7 @@ from actviz.activations.surfaces import compute_surface
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import checkpoint, diagnostics, models
-from actviz.training import estimates
+from actviz.training import estimates, resume
 from actviz.training.engine import train
 from actviz.views import train_report
 from actviz.views.train_report import parse_assignments
@@ -164,7 +164,10 @@ def _train_and_report(args: argparse.Namespace, cfg: Any, spec: datasets.Dataset
 
     estimates.check_training(cfg, threads=torch.get_num_threads())
     sink = train_report.ProgressPrinter(cfg, quiet=args.json)
-    runs = train(cfg, sink)
+    resuming, paths = _resuming(cfg, getattr(args, "resume_dir", None))
+    runs = train(cfg, sink, **resuming)
+    for path in paths:  # finished: the next run of this command trains anew
+        path.unlink(missing_ok=True)
     out = {**extra, **train_report.report(cfg, runs, sink)}
     if args.save:
         folder = pathlib.Path(args.save)
@@ -176,6 +179,24 @@ def _train_and_report(args: argparse.Namespace, cfg: Any, spec: datasets.Dataset
     else:
         print("\n".join(train_report.text_lines(cfg, out)))
     return 0
+
+
+def _resuming(cfg: Any, folder: str | None) -> tuple[dict[str, Any], list[pathlib.Path]]:
+    """``--resume-dir``: the engine saves resume points there while it trains (named after the setup) and,
+    when the folder holds this setup's points (an earlier run was interrupted), goes on from their epoch."""
+    if not folder:
+        return {}, []
+    path = pathlib.Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    paths = [resume.path_for(path, "train-" + resume.config_tag(cfg), i) for i in range(len(cfg.plan()))]
+    out: dict[str, Any] = {"saver": resume.Saver(paths, resume.EVERY_S)}
+    if any(p.exists() for p in paths):
+        try:
+            out["resume"] = resume.read(paths, cfg)
+        except InputError as exc:
+            raise InputError(f"{exc} (here: delete the .resume.zip files in {folder} to start over)") from None
+        sys.stderr.write(f"going on from epoch {out['resume'][0].epoch} (resume points in {folder})\n")
+    return out, paths
 
 
 def _network_setup(args: argparse.Namespace, neurons: bool = False):
@@ -393,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop a run once its validation accuracy reaches this (0-1)")
     p.add_argument("--stop-loss", type=float, help="stop a run once its training loss falls below this")
     p.add_argument("--save", metavar="DIR", help="write each trained model as a checkpoint .zip into DIR")
+    p.add_argument("--resume-dir", metavar="DIR", help="save resume points into DIR while training; run the same "
+                   "command again after an interruption to go on from the last saved epoch")
     p.add_argument("--json", action="store_true", help="machine-readable output; no progress lines")
     p.set_defaults(func=cmd_train, parser=p)
 

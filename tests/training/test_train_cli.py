@@ -110,3 +110,49 @@ def test_bad_train_options_give_one_clean_line(capsys, args, fragment):
     code = cli.main(base + args)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and fragment in err, err
+
+
+def test_an_interrupted_train_goes_on_from_its_resume_points_with_the_same_history(capsys, tmp_path, monkeypatch):
+    from actviz.training import resume
+    from actviz.views import train_report
+
+    args = ["--activations", "relu,rrelu", "--hidden", "8", "--epochs", "4", "--samples", "300", "--seed", "4",
+            "--dropout", "0.1", "--seeds", "2"]
+    straight = run(capsys, *args)
+    monkeypatch.setattr(resume, "EVERY_S", 0.0)   # a resume point at the first epoch boundary
+    printed = train_report.ProgressPrinter.epoch_done
+
+    def interrupted(self, run_, record, *rest):  # Ctrl-C during epoch 2's report
+        printed(self, run_, record, *rest)
+        if record.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_report.ProgressPrinter, "epoch_done", interrupted)
+    assert cli.main(["train", "--json", *args, "--resume-dir", str(tmp_path)]) == 130
+    capsys.readouterr()
+    assert len(list(tmp_path.glob("*.resume.zip"))) == 4
+    monkeypatch.setattr(train_report.ProgressPrinter, "epoch_done", printed)
+
+    assert cli.main(["train", "--json", *args, "--resume-dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "going on from epoch 1" in captured.err
+    resumed = json.loads(captured.out)
+    assert list(resumed["runs"]) == list(straight["runs"])
+    for name, expected in straight["runs"].items():
+        got = resumed["runs"][name]["history"]
+        assert [h["epoch"] for h in got] == [1, 2, 3, 4]
+        for a, b in zip(expected["history"], got, strict=True):
+            assert {k: v for k, v in b.items() if k != "seconds"} == \
+                {k: v if v is None else pytest.approx(v, rel=1e-5) for k, v in a.items() if k != "seconds"}
+    assert not list(tmp_path.glob("*.resume.zip"))   # finished: the next run trains anew
+
+    (tmp_path / "x").mkdir()
+    monkeypatch.setattr(train_report.ProgressPrinter, "epoch_done", interrupted)
+    assert cli.main(["train", "--json", *args, "--resume-dir", str(tmp_path / "x")]) == 130
+    monkeypatch.setattr(train_report.ProgressPrinter, "epoch_done", printed)
+    for path in (tmp_path / "x").glob("*.resume.zip"):
+        path.write_bytes(b"damaged")
+    capsys.readouterr()
+    assert cli.main(["train", "--json", *args, "--resume-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "saved training state is damaged" in err and "delete the .resume.zip files" in err
