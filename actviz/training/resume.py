@@ -1,13 +1,14 @@
 """Resume points: a job saves its training state while it trains, so a server restart costs seconds of it.
 
-While a job trains, its :class:`Saver` writes one file per run at an epoch boundary — at most every
-``EVERY_S`` seconds, and less often when a save is slow, so that saving takes at most ``MAX_SHARE`` of the
-job's time (a save is timed; the next waits ``duration / MAX_SHARE``).  A paused job saves at the boundary
-where it waits.  The files are checkpoints of the one schema (:mod:`actviz.network.checkpoint`) extended
-with a ``resume`` section: the run's weights at that epoch (``model.pt``), its optimizer moments, the
-weights it keeps (best validation so far), the state of the random generators behind its batch order,
-dropout masks and RReLU slopes (``resume.pt``), and its epoch records and early-stopping counters
-(``resume.json``).  A run that already ended is saved with the model it keeps and its summary.
+While a job trains, its :class:`Saver` writes one file per run at an epoch boundary — after the first
+epoch (so even a short job can go on), then at most every ``EVERY_S`` seconds, and less often when a save
+is slow, so that saving takes at most ``MAX_SHARE`` of the job's time (a save is timed; the next waits
+``duration / MAX_SHARE``).  A paused job saves at the boundary where it waits.  The files are checkpoints
+of the one schema (:mod:`actviz.network.checkpoint`) extended with a ``resume`` section: the run's
+weights at that epoch (``model.pt``), its optimizer moments, the weights it keeps (best validation so
+far), the state of the random generators behind its batch order, dropout masks and RReLU slopes
+(``resume.pt``), and its epoch records and early-stopping counters (``resume.json``).  A run that already
+ended is saved with the model it keeps and its summary.
 
 After a restart :func:`peek` says from which epoch an interrupted job can go on (it reads only the files'
 ``config.json``), :func:`read` reads and checks them in the worker that resumes, and the engine calls
@@ -96,7 +97,7 @@ class Saver:
                  max_share: float | None = MAX_SHARE, clock: Callable[[], float] = time.monotonic) -> None:
         self.paths = [Path(p) for p in paths]
         self.every_s, self.max_share, self.clock = float(every_s), max_share, clock
-        self.last = clock()
+        self.last = -math.inf    # the first epoch boundary saves
         self.cost_s = 0.0        # the last save's duration
         self.saved_epoch = 0
         self.disabled = False

@@ -176,6 +176,9 @@ def test_a_resume_point_with_a_pickle_payload_is_refused_without_running_it(tmp_
 def test_saving_is_bounded_by_its_share_of_the_time():
     clock = [0.0]
     saver = resume.Saver([], every_s=5.0, max_share=0.02, clock=lambda: clock[0])
+    assert saver.due()                      # the first epoch boundary saves
+    saver.cost_s, saver.last = 0.01, 0.0    # a quick save: the next one 5 s later
+    clock[0] = 4.0
     assert not saver.due()
     clock[0] = 5.0
     assert saver.due()
