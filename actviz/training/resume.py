@@ -258,6 +258,8 @@ def _point(run: int, epoch: int, weights: dict[str, torch.Tensor], state: bytes,
         RunStatus(info["status"])
     except ValueError:
         raise InputError("resume.json: unknown run status") from None
+    if not _counters_ok(info, len(history), epoch):
+        raise InputError("resume.json: the run's counters are malformed")
     rng = {k: tensors.get(k) for k in ("rng_order", "rng_drop", "rng_torch")}
     if not all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.dim() == 1 for v in rng.values()):
         raise InputError("resume.pt lacks the random generator states")
@@ -267,6 +269,16 @@ def _point(run: int, epoch: int, weights: dict[str, torch.Tensor], state: bytes,
     if not isinstance(optimizer, dict) or not all(isinstance(v, dict) for v in optimizer.values()):
         raise InputError("resume.pt: the optimizer state is malformed")
     return RunPoint(run, epoch, weights, bool(info["has_model"]), info, history, norms, optimizer, best, rng)
+
+
+def _counters_ok(info: dict[str, Any], records: int, epoch: int) -> bool:
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= epoch  # noqa: E731
+    return (whole(info["best_epoch"]) and whole(info["epochs_since_best"]) and whole(info["epochs_done"])
+            and records <= epoch and number(info["best_score"]) and number(info["base_lr"])
+            and all(v is None or number(v) for v in (info["best_val_acc"], info["reference_loss"]))
+            and isinstance(info["epoch_seconds"], list) and all(number(v) for v in info["epoch_seconds"])
+            and isinstance(info.get("summary", {}), dict) and isinstance(info.get("message", ""), str))
 
 
 def _tensor_dict(value: Any, like: dict[str, torch.Tensor]) -> bool:

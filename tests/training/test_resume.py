@@ -294,3 +294,25 @@ def test_a_damaged_resume_point_found_by_the_worker_fails_the_job_with_a_reason(
     with pytest.raises(InputError, match="no training state was saved"):
         second.resume_interrupted(job, "alice")
     assert second.snapshot(job, "alice").resume_epoch is None   # the page now offers Run again only
+
+
+def rewrite(path: Path, name: str, change) -> None:
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    members[name] = change(members[name])
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+
+
+@pytest.mark.parametrize("change", [
+    lambda text: text.replace(b'"epochs_since_best":0', b'"epochs_since_best":"soon"'),
+    lambda text: text.replace(b'"best_epoch":1', b'"best_epoch":99'),
+    lambda text: text.replace(b'"history":[', b'"history":[7,'),
+    lambda text: b"{not json",
+])
+def test_malformed_training_counters_are_refused_before_training(tmp_path, change):
+    paths = saved(tmp_path, SMALL)
+    rewrite(paths[0], "resume.json", change)
+    with pytest.raises(InputError, match="damaged.*resume.json"):
+        resume.read(paths, SMALL)
