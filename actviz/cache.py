@@ -18,9 +18,12 @@ import cachetools.keys
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def memo(maxsize: int, key: Callable[..., Any] = cachetools.keys.hashkey) -> Callable[[F], F]:
-    """Decorate a function with a bounded LRU cache (``fn.cache_clear()`` empties it)."""
+def memo(maxsize: int, key: Callable[..., Any] = cachetools.keys.hashkey, ttl: float | None = None
+         ) -> Callable[[F], F]:
+    """Decorate a function with a bounded LRU cache (``fn.cache_clear()`` empties it).  With ``ttl``
+    (seconds) an entry is also forgotten that long after it was computed: for results that read the outside
+    world (which dataset files are there), so that a change there shows within ``ttl``."""
     def decorate(fn: F) -> F:
-        return cachetools.cached(cachetools.LRUCache(maxsize), key=key,
-                                 condition=threading.Condition())(fn)  # type: ignore[return-value]
+        store = cachetools.TTLCache(maxsize, ttl) if ttl else cachetools.LRUCache(maxsize)
+        return cachetools.cached(store, key=key, condition=threading.Condition())(fn)  # type: ignore[return-value]
     return decorate

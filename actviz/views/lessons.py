@@ -11,12 +11,14 @@ page says so.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from actviz.activations.choice import ActivationChoice, choose
-from actviz.data import datasets
+from actviz.cache import memo
+from actviz.data import datasets, idx
 from actviz.errors import InputError
 from actviz.network import models
 from actviz.network.diagnostics import Comparison
@@ -244,6 +246,7 @@ PUBLISHED_TRAIN_SIZE = 50_000   # MNIST and FashionMNIST training split (the las
 MIN_STEPS_PER_EPOCH = 32
 MIN_STAND_IN_BATCH = 16
 MIN_PATIENCE_STEPS = 200
+PRESETS_TTL_S = 5.0             # how soon the presets notice dataset files that appeared (or went)
 
 
 @dataclass(frozen=True)
@@ -320,8 +323,12 @@ def _published(key: str, title: str, explanation: str, config: TrainConfig, data
     return TrainingPreset(key, title, explanation, cfg, note, adapted)
 
 
+@memo(maxsize=8, ttl=PRESETS_TTL_S, key=lambda data_dir=None: (data_dir, os.environ.get(idx.DATA_DIR_ENV, "")))
 def training_presets(data_dir: str | None = None) -> dict[str, TrainingPreset]:
-    """Every training preset as it runs here (MNIST-like presets adapted to the stand-in if needed)."""
+    """Every training preset as it runs here (MNIST-like presets adapted to the stand-in if needed).
+
+    Kept for a few seconds (the lab asks several times per rerun, for every student): files downloaded
+    meanwhile show within ``PRESETS_TTL_S``.  Shared between callers: presets are read-only."""
     placeholder = datasets.DatasetSpec(name="digits")  # replaced by adapt_to_stand_in
     return {p.key: p for p in (
         TrainingPreset(
