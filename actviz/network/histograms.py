@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 ACT_BINS = 40
@@ -48,6 +50,15 @@ class _Workspace(threading.local):
             buf = self.buffers[(name, dtype)] = torch.empty(max(n, 4096), dtype=dtype)
         return buf[:n]
 
+    def ones(self, n: int, dtype: torch.dtype) -> torch.Tensor:
+        """``n`` ones, from a buffer kept filled: callers must not write to it."""
+        if n > self.LIMIT:
+            return torch.ones(n, dtype=dtype)
+        buf = self.buffers.get(("ones", dtype))
+        if buf is None or buf.numel() < n:
+            buf = self.buffers[("ones", dtype)] = torch.ones(max(n, 4096), dtype=dtype)
+        return buf[:n]
+
 
 WORKSPACE = _Workspace()
 
@@ -67,22 +78,53 @@ def log_abs_histogram(values: torch.Tensor) -> Histogram:
     return octave_histogram(abs_bits(v))
 
 
-def abs_bits(v: torch.Tensor) -> torch.Tensor:
-    """The bit patterns of ``|v|`` (float32, flat) in a scratch int32 buffer; ``.view(float32)`` is ``|v|``."""
-    return torch.bitwise_and(v.view(torch.int32), 0x7FFFFFFF, out=WORKSPACE.get("key", v.numel(), torch.int32))
+def abs_bits(v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The bit patterns of ``|v|`` (float32, flat) in ``out`` or a scratch int32 buffer.
+
+    Their ``.view(torch.float32)`` is ``|v|``."""
+    if out is None:
+        out = WORKSPACE.get("key", v.numel(), torch.int32)
+    return torch.bitwise_and(v.view(torch.int32), 0x7FFFFFFF, out=out)
+
+
+# bincount adds one to a counter per value, serially; consecutive values in the same bin wait on each
+# other's store.  Counting into LANES sub-counters per bin, picked by low-order bits that vary from
+# value to value, and summing them afterwards, breaks that chain (about 2x faster on these tensors).
+LANE_BITS = 4
+LANES = 1 << LANE_BITS
 
 
 def octave_histogram(abs_bits: torch.Tensor) -> Histogram:
-    """Histogram from :func:`_abs_bits`'s output, which it overwrites."""
-    if abs_bits.numel() == 0:
+    """Histogram from :func:`abs_bits`'s output, which it overwrites."""
+    return octave_histograms(abs_bits, [abs_bits.numel()])[0]
+
+
+def octave_histograms(abs_bits: torch.Tensor, sizes: Sequence[int]) -> list[Histogram]:
+    """One octave histogram per consecutive segment (``sizes``) of :func:`abs_bits` output (overwritten).
+
+    Every segment is counted with one add, one shift and one ``bincount`` on its slice, and all the
+    counts come back in one ``.tolist()``.
+    """
+    if not sizes:
+        return []
+    # ceil(bits / 2^23) * LANES + (the next LANE_BITS bits): the octave key with a lane beneath it;
+    # dropping the lane (sum over it) gives exactly (bits + 2^23 - 1) >> 23.
+    keys = abs_bits.add_(2**23 - 1).bitwise_right_shift_(23 - LANE_BITS)
+    counted = [torch.bincount(k, minlength=256 * LANES) for k in keys.split(list(sizes))]
+    per_bin = torch.stack(counted).view(len(sizes), 256, LANES).sum(2).numpy()
+    return [_octaves(counts, n) for counts, n in zip(per_bin, sizes)]
+
+
+def _octaves(row: np.ndarray, n: int) -> Histogram:
+    """The histogram of one row of 256 octave counts (index 0: exact zeros) of ``n`` values."""
+    if n == 0:
         return Histogram([], [], 0, True)
-    key = abs_bits.add_(2**23 - 1).bitwise_right_shift_(23)
-    counts = torch.bincount(key, minlength=256).tolist()
-    zeros = counts[0]
-    if zeros == abs_bits.numel():
+    zeros = int(row[0])
+    if zeros == n:
         return Histogram([], [], zeros, True)
-    first = next(k for k in range(1, len(counts)) if counts[k])
-    last = next(k for k in range(len(counts) - 1, 0, -1) if counts[k])
+    occupied = np.flatnonzero(row[1:]) + 1
+    first, last = int(occupied[0]), int(occupied[-1])
+    counts = row.tolist()
     if last - first >= MAX_OCTAVES:
         cut = last - MAX_OCTAVES + 1
         counts[cut] += sum(counts[first:cut])
@@ -92,25 +134,54 @@ def octave_histogram(abs_bits: torch.Tensor) -> Histogram:
 
 def linear_histogram(values: torch.Tensor, bins: int = ACT_BINS) -> Histogram:
     """``bins`` equal-width bins from the smallest to the largest finite value."""
-    v = values.detach().reshape(-1)
-    n = v.numel()
-    if n == 0:
-        return Histogram([], [])
-    lo_t, hi_t = torch.aminmax(v)
-    lo, hi = float(lo_t), float(hi_t)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        v = v[torch.isfinite(v)]
+    return linear_histograms([values], bins)[0]
+
+
+def linear_histograms(values: Sequence[torch.Tensor], bins: int = ACT_BINS,
+                      ranges: Sequence[tuple[float, float]] | None = None) -> list[Histogram]:
+    """:func:`linear_histogram` of each tensor; ``ranges`` are their (min, max) when already known.
+
+    All the counts come back in one ``.tolist()``.
+    """
+    flats = [v.detach().reshape(-1) for v in values]
+    if ranges is None:
+        ranges = [tuple(torch.stack(torch.aminmax(v)).tolist()) if v.numel() else (0.0, 0.0) for v in flats]
+    slots = bins + 1
+    counted, edges = [], []
+    longest = max((v.numel() for v in flats), default=0)
+    scratch, index = WORKSPACE.get("scaled", longest, torch.float32), WORKSPACE.get("idx", longest, torch.int32)
+    for v, (lo, hi) in zip(flats, ranges):
+        if v.numel() and not (math.isfinite(lo) and math.isfinite(hi)):
+            v = v[torch.isfinite(v)]
+            if v.numel():
+                lo, hi = float(v.min()), float(v.max())
+        if v.numel() == 0:
+            counted.append(None)
+            edges.append([])
+            continue
+        if hi - lo < 1e-12 * max(1.0, abs(lo)):
+            lo, hi = lo - 0.5, hi + 0.5
         n = v.numel()
-        if n == 0:
-            return Histogram([], [])
-        lo, hi = float(v.min()), float(v.max())
-    if hi - lo < 1e-12 * max(1.0, abs(lo)):
-        lo, hi = lo - 0.5, hi + 0.5
-    scaled = torch.sub(v, lo, out=WORKSPACE.get("scaled", n, v.dtype)).mul_(bins / (hi - lo))  # in [0, bins]
-    idx = WORKSPACE.get("idx", n, torch.int32)
-    idx.copy_(scaled)  # truncation = floor for these non-negative values
-    counts = torch.bincount(idx, minlength=bins + 1).tolist()
-    counts[bins - 1] += sum(counts[bins:])  # the maximum itself (and rounding just above it): last bin
-    counts = counts[:bins]
-    step = (hi - lo) / bins
-    return Histogram([lo + i * step for i in range(bins)] + [hi], counts)
+        # (v - lo) * bins / (hi - lo) lies in [0, bins]; scaled by LANES (a power of two: exact in
+        # float32, so truncating and dropping the lane gives the same bin as without lanes).
+        scaled = scratch[:n] if v.dtype == torch.float32 else torch.empty_like(v)
+        torch.sub(v, lo, out=scaled).mul_(bins / (hi - lo) * LANES)
+        idx = index[:n]
+        idx.copy_(scaled)  # truncation = floor for these non-negative values
+        c = torch.bincount(idx, minlength=slots * LANES)
+        if c.numel() > slots * LANES:  # rounding past the maximum: the last bin, like the maximum
+            c = torch.cat([c[:slots * LANES - 1], c[slots * LANES - 1:].sum(0, keepdim=True)])
+        counted.append(c)
+        step = (hi - lo) / bins
+        edges.append([lo + i * step for i in range(bins)] + [hi])
+    kept = [c for c in counted if c is not None]
+    per_bin = iter(torch.stack(kept).view(len(kept), slots, LANES).sum(2).tolist() if kept else [])
+    out = []
+    for c, e in zip(counted, edges):
+        if c is None:
+            out.append(Histogram([], []))
+            continue
+        counts = next(per_bin)
+        counts[bins - 1] += counts[bins]  # the maximum itself (and rounding just above it): last bin
+        out.append(Histogram(e, counts[:bins]))
+    return out

@@ -235,6 +235,12 @@ class ActivationModule(nn.Module):
             return self._fixed(x)
         return self.choice.call_with(x, {name: getattr(self, name) for name in self.choice.learnable})
 
+    @property
+    def forward_is_elementwise(self) -> bool:
+        """Does :meth:`forward` compute :meth:`elementwise` of its input (not a gated pair, not RReLU's
+        training-mode random slopes)?  Then the forward graph holds the act's own slopes."""
+        return self._pair is None and (self._train is None or not self.training)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self._pair is not None:
             a, b = z.chunk(2, dim=-1)

@@ -16,7 +16,13 @@ from actviz.activations.choice import choose, custom
 from actviz.data import datasets
 from actviz.errors import InputError
 from actviz.network import diagnostics, models
-from actviz.network.histograms import MAX_OCTAVES, linear_histogram, log_abs_histogram
+from actviz.network.histograms import (
+    MAX_OCTAVES,
+    linear_histogram,
+    linear_histograms,
+    log_abs_histogram,
+    octave_histograms,
+)
 from actviz.network.symmetry import zero_init_symmetry
 
 SEED = 42
@@ -286,6 +292,54 @@ def test_histogram_helpers():
     flat = linear_histogram(torch.full((7,), 0.5))
     assert sum(flat.counts) == 7 and flat.edges[0] < 0.5 < flat.edges[-1]
 
+
+
+def test_histograms_of_several_tensors_at_once_equal_one_at_a_time():
+    """The batched histograms (sub-counters per bin, one .tolist()) count exactly as a plain per-bin count."""
+    gen = torch.Generator().manual_seed(3)
+    parts = [torch.randn(5000, generator=gen) * 1e-3, torch.tensor([0.0, -0.0, 0.25, 0.5, -1.0, 3.0, 2.0**-30]),
+             torch.zeros(4), torch.randn(777, generator=gen).relu()]
+    bits = torch.cat([p.view(torch.int32) & 0x7FFFFFFF for p in parts])
+    for p, h in zip(parts, octave_histograms(bits, [p.numel() for p in parts])):
+        a = p.abs().double().numpy()
+        nz = a[a > 0]
+        assert h.zeros == int((a == 0).sum())
+        if nz.size:  # right-closed octaves (2^k, 2^(k+1)], counted independently with numpy
+            expected = np.bincount((np.ceil(np.log2(nz)) - np.log2(h.edges[0]) - 1).astype(int))
+            assert h.counts == expected.tolist()
+    values = [torch.randn(3000, generator=gen), torch.tensor([0.0, 1, 2, 3, 4, 10]), torch.arange(41.0)]
+    for v, h in zip(values, linear_histograms(values, 40)):
+        lo, hi = float(v.min()), float(v.max())
+        idx = np.minimum(((v.numpy() - np.float32(lo)) * np.float32(40 / (hi - lo))).astype(int), 39)
+        assert h.counts == np.bincount(idx, minlength=40).tolist() and h.edges[0] == lo and h.edges[-1] == hi
+    assert linear_histograms([torch.arange(41.0)], 40)[0].counts == [1] * 39 + [2]
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "silu", "swish", "mish", "hardsigmoid", "identity",
+                                  "rrelu", "swiglu"])
+def test_slopes_read_off_the_forward_graph_are_the_recomputed_derivatives(name):
+    """Slopes taken from the forward pass's graph (a one-op act's node called directly, or autograd through
+    a composite act) are bit for bit those of autograd through the act recomputed alone; gated units and
+    RReLU in training mode (random slopes) take that recomputed path themselves."""
+    model = models.build_mlp(6, (9, 7), 3, choose(name), seed=1)
+    model.eval()  # RReLU: the forward pass is then the element-wise act whose slopes are reported
+    x = torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    _, pre, post = model.forward_detailed(x)
+    slopes = diagnostics._slopes(model.acts, pre, post)
+    expected = diagnostics.derivatives(model.acts, pre)
+    assert all(torch.equal(s, e) for s, e in zip(slopes, expected))
+    for s in slopes:  # the caller overwrites its slopes: that must not change what the graph gives next time
+        s.abs_()
+    assert all(torch.equal(s, e) for s, e in zip(diagnostics._slopes(model.acts, pre, post), expected))
+
+
+def test_negative_zero_outputs_count_as_zero():
+    """0 * x is -0.0 for negative x: every output is zero (the count reads float bits, so this matters)."""
+    x, y = torch.randn(30, 4, generator=torch.Generator().manual_seed(1)), torch.randint(2, (30,))
+    model = models.build_mlp(4, (8,), 2, custom("0*x", {}), seed=0)
+    _, _, post = model.forward_detailed(x)
+    assert bool((torch.signbit(post[0]) & (post[0] == 0)).any())  # some -0.0 really is there
+    assert diagnostics.gradient_report(model, x, y).hidden[0].zero_fraction == 1.0
 
 # --- CLI --------------------------------------------------------------------------------------------
 
