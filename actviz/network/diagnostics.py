@@ -207,20 +207,21 @@ def _layer_gradients(names: Sequence[str], linears: Sequence[torch.nn.Linear], w
     return out
 
 
-def _activation_stats(names: Sequence[str], slopes: Sequence[torch.Tensor], posts: Sequence[torch.Tensor],
-                      eps: float, with_hist: bool) -> list[ActivationStats]:
-    """Statistics of each hidden layer's outputs; ``slopes`` hold f'(pre-activation) (overwritten).
+def _activation_stats(names: Sequence[str], acts: Sequence[models.ActivationModule], pres: Sequence[torch.Tensor],
+                      posts: Sequence[torch.Tensor], eps: float, with_hist: bool) -> list[ActivationStats]:
+    """Statistics of each hidden layer's outputs and slopes f'(pre-activation).
 
     Every layer's sums, counts and range come back in one ``.tolist()`` per kind, and the histograms
-    in one more."""
+    in one more.  The slopes of every layer are taken first (taking each just before its layer's
+    statistics measured ~0.03x slower on the FashionMNIST net)."""
     flats = [p.detach().reshape(-1) for p in posts]
-    ds = [d.reshape(-1) for d in slopes]
     if not flats:
         return []
     longest = max(h.numel() for h in flats)
     mask, shifted = WORKSPACE.get("mask", longest, torch.bool), WORKSPACE.get("key", longest, torch.int32)
     sums, counts = [], []
-    for h, d in zip(flats, ds):
+    for d, h in zip(_slopes(acts, pres, posts), flats):
+        d = d.reshape(-1)
         n = h.numel()
         lo, hi = torch.aminmax(h) if n else (h.new_zeros(()), h.new_zeros(()))
         sums += [h.sum(), torch.dot(h, h), torch.dot(d, d), lo, hi]
@@ -261,12 +262,12 @@ def gradient_report(model: models.MLP, x: torch.Tensor, y: torch.Tensor, eps: fl
     model.zero_grad(set_to_none=True)
     logits, pre, post = model.forward_detailed(x)
     loss = models.loss_fn(logits, y)
-    # The activations' statistics come before the backward pass: the slopes are read off the graph it
-    # frees, and their memory is released before it allocates its own (a higher peak than the bare
-    # step's makes the allocator fetch fresh pages from the system, ~1 ms on this net).
-    hidden = _activation_stats(hidden_names(model), _slopes(model.acts, pre, post), post, eps, histograms)
-    loss.backward()
+    # The backward pass first, with the CPU cache as the bare step leaves it (statistics computed before
+    # it evict what it reads: ~0.5 ms on the FashionMNIST net), keeping its graph: the slopes are read
+    # off it afterwards.  The weight gradients are read while they are still in the cache.
+    loss.backward(retain_graph=True)
     layers = _layer_gradients(model.layer_names(), model.linears, histograms)
+    hidden = _activation_stats(hidden_names(model), model.acts, pre, post, eps, histograms)
     return GradientReport(model.activation, float(loss.detach()), int(x.shape[0]), eps, layers, hidden)
 
 
