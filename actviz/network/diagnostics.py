@@ -142,10 +142,10 @@ def _slopes(acts: Sequence[models.ActivationModule], pre: Sequence[torch.Tensor]
     fresh = [i for i in range(len(acts)) if i not in reuse]
     out: list[torch.Tensor | None] = [None] * len(acts)
     if reuse:
-        # One read-only buffer of ones serves as every layer's output gradient (no fill, no allocation).
-        ones = WORKSPACE.ones(max(post[i].numel() for i in reuse), post[reuse[0]].dtype)
+        # Every layer's output gradient is one 1 expanded (no buffer to fill, one input less to read).
+        one = torch.ones((), dtype=post[reuse[0]].dtype)
     for i in reuse:
-        grad_out = ones[:post[i].numel()].view_as(post[i])
+        grad_out = one.expand_as(post[i])
         node = post[i].grad_fn
         if len(node.next_functions) == 1 and node.next_functions[0] == (pre[i].grad_fn, pre[i].output_nr):
             # A one-op act (ReLU, sigmoid, tanh, GELU, ...): its backward node alone maps ones to f'(pre),
@@ -155,9 +155,9 @@ def _slopes(acts: Sequence[models.ActivationModule], pre: Sequence[torch.Tensor]
                 g = node(grad_out)
         else:  # one call per layer: in one call, later layers' outputs would add to earlier slopes
             (g,) = torch.autograd.grad(post[i], pre[i], grad_out, retain_graph=True)
-        # an act that passes its gradient through (identity) returns the ones themselves: the caller
-        # overwrites the slopes, so they get their own copy
-        out[i] = g.clone() if g.untyped_storage().data_ptr() == ones.untyped_storage().data_ptr() else g
+        # an act that passes its gradient through (identity) returns the expanded 1 itself: the caller
+        # overwrites the slopes, so they get their own (contiguous) copy
+        out[i] = g.clone() if g.untyped_storage().data_ptr() == one.untyped_storage().data_ptr() else g
     for i, g in zip(fresh, derivatives([acts[i] for i in fresh], [pre[i] for i in fresh])):
         out[i] = g
     return out  # type: ignore[return-value]

@@ -50,15 +50,6 @@ class _Workspace(threading.local):
             buf = self.buffers[(name, dtype)] = torch.empty(max(n, 4096), dtype=dtype)
         return buf[:n]
 
-    def ones(self, n: int, dtype: torch.dtype) -> torch.Tensor:
-        """``n`` ones, from a buffer kept filled: callers must not write to it."""
-        if n > self.LIMIT:
-            return torch.ones(n, dtype=dtype)
-        buf = self.buffers.get(("ones", dtype))
-        if buf is None or buf.numel() < n:
-            buf = self.buffers[("ones", dtype)] = torch.ones(max(n, 4096), dtype=dtype)
-        return buf[:n]
-
 
 WORKSPACE = _Workspace()
 
