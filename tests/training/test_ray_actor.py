@@ -22,7 +22,10 @@ def config(epochs: int) -> TrainConfig:
 
 
 def payload(cfg: TrainConfig) -> dict:
-    return {"job_id": "j", "config": cfg, "estimate_bytes": 2**20, "threads": 1, "budget_bytes": None}
+    # No memory ceiling: the actor runs in this test process, whose address space it would otherwise cap at
+    # its size now plus 1 MB and the margin (every later test in the session then fails to allocate).
+    return {"job_id": "j", "config": cfg, "estimate_bytes": 2**20, "threads": 1, "budget_bytes": None,
+            "ceiling": False}
 
 
 @pytest.fixture
