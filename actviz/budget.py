@@ -248,6 +248,8 @@ def training(cfg: Any, shape: DataShape, threads: int = 1) -> Estimate:
         # the best epoch's weights, plus the new copy made before the old one is dropped
         "best-epoch copies": models * p * F32 * 2,
         "optimizer temporaries": models * p * F32,
+        # a resume point copies one run's weights and optimizer state at a time while it is written
+        "resume point": p * F32 * (1 + optimizer_floats),
         # saved for the backward pass, plus the gradients in flight through the widest layer
         "activations": models * batch * (sum(hidden) * per_unit + 2 * widest + shape.n_out * 4) * F32,
         "evaluation": 2 * min(max(n, shape.n_val, shape.n_test), EVAL_CHUNK) * widest * F32
