@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from actviz.errors import InputError
+from actviz.training.jobs import FINISHED
 from actviz.views import lab_jobs
 from actviz.views.training_lab import config_from_form, same_setup, setup_notes
 from ui.session import job_manager, session_token
@@ -55,7 +56,7 @@ for line in setup_notes(form) if form else ():
     st.warning(escape(line), icon=":material/info:")
 
 if job is not None:
-    st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id)
+    st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id, job.status in FINISHED)
     results_section(manager, token, job)
 
 with st.expander("Load a checkpoint"):

@@ -188,11 +188,17 @@ def _drive_pages(base: str, students: list[Student], deadline: float, screenshot
             seed.press("Enter")
             page.wait_for_timeout(800)
             page.get_by_role("button", name="Start training").click()
-        for page, st in zip(pages, students, strict=True):
+        for k, (page, st) in enumerate(zip(pages, students, strict=True)):
             remaining = max(1.0, deadline - time.monotonic())
             if page.get_by_text("Waiting in the queue").count():
                 st.saw_queue = True
-            page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
+            try:
+                page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
+            except Exception:
+                if screenshot is not None:  # what the student saw instead, for the report
+                    page.screenshot(path=str(screenshot.with_name(f"{screenshot.stem}-stuck-{k}.png")),
+                                    full_page=True)
+                raise
             st.finished = st.results_shown = True
             if page.locator('[data-testid="stException"]').count():
                 st.errors.append(page.locator('[data-testid="stException"]').first.inner_text())
@@ -364,6 +370,7 @@ def main() -> None:
         # on the server's box it yields the CPU to the server (the job workers yield at nice 5).
         os.nice(LOAD_NICE)
         report = run("http://127.0.0.1:8501", proc.pid, log_path, students=12 if args.quick else 30,
+                     screenshot=ROOT / "test-artifacts" / "classroom.png",
                      browsers=2 if args.quick else 4)
     ratio = report["load_p50_ms"] / report["idle_p50_ms"] if report["idle_p50_ms"] else float("inf")
     p95 = report["load_p95_ms"] / report["idle_p95_ms"] if report["idle_p95_ms"] else float("inf")

@@ -78,14 +78,15 @@ def poll_interval(job: JobSnapshot) -> float | None:
     return 2.0 if job.status == JobStatus.QUEUED else live
 
 
-def live_panel(manager: JobManager, token: str, job_id: str) -> None:
+def live_panel(manager: JobManager, token: str, job_id: str, page_shows_finished: bool = False) -> None:
     """Status, controls, race strip and charts of one job (a fragment polled while it runs: its own error
-    boundary, since a fragment's reruns do not pass through app.py's)."""
+    boundary, since a fragment's reruns do not pass through app.py's).  ``page_shows_finished``: the page
+    run that placed this fragment already saw the job finished (and drew its results)."""
     with guard("This job's progress"):
-        _live_panel(manager, token, job_id)
+        _live_panel(manager, token, job_id, page_shows_finished)
 
 
-def _live_panel(manager: JobManager, token: str, job_id: str) -> None:
+def _live_panel(manager: JobManager, token: str, job_id: str, page_shows_finished: bool = False) -> None:
     job = manager.snapshot(job_id, token)
     if job is None:
         st.warning("This job is no longer available (finished jobs are kept for a limited time).")
@@ -102,9 +103,10 @@ def _live_panel(manager: JobManager, token: str, job_id: str) -> None:
             charts(shown, stacked=True)
     else:
         charts(shown, stacked=False)
-    if job.status in FINISHED and not replaying and st.session_state.get("t_seen_finished") != job.id:
-        # One full rerun when a job finishes: stops the polling and draws the results section.
-        st.session_state.t_seen_finished = job.id
+    if job.status in FINISHED and not replaying and not page_shows_finished:
+        # A full rerun when the job finishes: it stops the polling and draws the results section.  Asked
+        # again at every poll until a page run has drawn them: a full rerun can be lost (replaced by a
+        # newer rerun), and remembering "asked once" left a student polling a finished job, no results.
         st.rerun(scope="app")
 
 
