@@ -56,7 +56,13 @@ for line in setup_notes(form) if form else ():
     st.warning(escape(line), icon=":material/info:")
 
 if job is not None:
-    st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id, job.status in FINISHED)
+    # The polled live panel sits alone in a container of its own.  When a fragment rerun queued behind a full
+    # rerun starts before that run's output has been sent, Streamlit (1.67) drops the full run's fragment
+    # deltas; the browser then removes the stale fragment block and closes the gap, and the fragment's next
+    # deltas land on whatever came after it: the Results heading was overwritten (or the page died with
+    # "'setIn' cannot be called on an ElementNode").  Inside its own container the gap closes there only.
+    with st.container(key="t_live"):
+        st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id, job.status in FINISHED)
     results_section(manager, token, job)
 
 with st.expander("Load a checkpoint"):

@@ -76,6 +76,11 @@ def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen
     for key in ("t_chart_train_loss", "t_chart_test_acc"):
         assert on_screen(box(page, f".st-key-{key} .js-plotly-plot")), f"{key} is below the fold"
     page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
+    # The polled panel is the only thing in its container (app_pages/training_lab.py says why): a stray
+    # fragment rerun after the full one can then only redraw the panel, never overwrite what follows it.
+    live = page.locator(".st-key-t_live")
+    assert live.get_by_text("Finished").count() == 1 and live.get_by_role("heading", name="Results").count() == 0
+    assert page.evaluate("document.querySelector('.st-key-t_live').children.length") == 1
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(500)
     view = box(page, '[class*="st-key-t_nv_fig_"] .js-plotly-plot')  # the finished job's network view
