@@ -101,14 +101,16 @@ def session_token() -> str:
         st.session_state.actviz_token = token
     if "s" in st.query_params:  # never leave a token in the shareable address
         del st.query_params["s"]
-    if not st.session_state.get("actviz_cookie_set"):
-        try:
-            sent = st.context.cookies.get(COOKIE)
-        except Exception:
-            sent = None
-        if sent != token:
-            _set_cookie(token)
-        st.session_state.actviz_cookie_set = True
+    # The script that sets the cookie is drawn on every run of a session whose browser connected without
+    # it, not once: a second run that reaches the browser before the first run's output is mounted (a
+    # click right after the page appears) replaced a once-only script before it ran, and a reload then
+    # lost the jobs.  (The cookies a session sees are those sent when it connected.)
+    try:
+        sent = st.context.cookies.get(COOKIE)
+    except Exception:
+        sent = None
+    if sent != token:
+        _set_cookie(token)
     remember_browser()
     return token
 

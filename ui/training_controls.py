@@ -44,8 +44,11 @@ def _verb(manager: JobManager, verb: str, job_id: str, token: str, *args: Any) -
 
 
 def _select(job_id: str) -> None:
-    """Show ``job_id`` in the picker (set before the picker is drawn) after one full rerun."""
-    st.session_state.t_job_pick = job_id
+    """Show ``job_id`` in the picker after one full rerun.  Not by setting the picker's own key here: a
+    poll the browser sent with the click carries the picker's old value, and when that request is merged
+    into the full rerun its value wins over one set in a callback (1 Reset in 10 kept showing the old job).
+    The full run's script sets the picker from ``t_job_want`` after the browser's values are applied."""
+    st.session_state.t_job_want = job_id
     st.session_state.t_full_rerun = True
 
 

@@ -37,6 +37,9 @@ def job_picker(manager: JobManager, token: str) -> JobSnapshot | None:
         return None
     labels = lab_jobs.job_labels(mine)
     ids = [j.id for j in mine]
+    wanted = st.session_state.pop("t_job_want", None)  # a job a control just started (see training_controls)
+    if wanted in ids:
+        st.session_state.t_job_pick = wanted
     if st.session_state.get("t_job_pick") not in ids:
         st.session_state.t_job_pick = ids[-1]
     chosen = st.session_state.t_job_pick

@@ -45,9 +45,16 @@ def projector(chromium):
 
 
 def box(page, selector: str) -> dict:
+    """The element's box; None only if it never settles (a rerun can replace it between finding it and
+    measuring it, which gives no box for that instant)."""
     element = page.locator(selector).first
-    element.wait_for(timeout=60_000)
-    return element.bounding_box()
+    for _ in range(20):
+        element.wait_for(timeout=60_000)
+        found = element.bounding_box()
+        if found is not None:
+            return found
+        page.wait_for_timeout(250)
+    return None
 
 
 def wait_locked(page, key: str) -> None:
@@ -60,9 +67,18 @@ def on_screen(b: dict) -> bool:
         b["x"] + b["width"] <= PROJECTOR["width"] + 1
 
 
+def sidebar_ready(page) -> None:
+    """Wait until the sidebar's hidden-sizes box shows the link's value before pressing Start.  A click
+    that reaches the server before the browser has mounted the sidebar's widgets makes Streamlit (1.67)
+    redraw them without the link's values, and the browser then reports them empty: the form loses the
+    link's settings (a person cannot click that fast; a test can)."""
+    page.wait_for_function("() => !!(document.querySelector('.st-key-t_hidden input') || {}).value", timeout=60_000)
+
+
 def start(page, app_url: str, epochs: int) -> None:
     page.goto(f"{app_url}/training-lab?{SMALL.format(epochs=epochs)}")
     wait_for_app(page)
+    sidebar_ready(page)
     page.get_by_role("button", name="Start training").click()
 
 
@@ -229,6 +245,7 @@ def control(page, name: str):
 def start_long(page, app_url: str, seed: int) -> None:
     page.goto(f"{app_url}/training-lab?{LONG.format(seed=seed)}")
     wait_for_app(page)
+    sidebar_ready(page)
     page.get_by_role("button", name="Start training").click()
     control(page, "pause").wait_for(timeout=120_000)
     page.wait_for_function("() => /epoch [1-9]\\d*\\//.test(document.body.innerText)", timeout=60_000)
