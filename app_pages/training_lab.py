@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from actviz.errors import InputError
-from actviz.training.jobs import FINISHED
 from actviz.views import lab_jobs
 from actviz.views.training_lab import config_from_form, same_setup, setup_notes
 from ui.session import job_manager, session_token
@@ -13,7 +12,7 @@ from ui.text import escape
 from ui.training_inside import load_checkpoint_panel, results_section
 from ui.training_layout import preload_charts, projector_css
 from ui.training_setup import describe_form, preset_note, render_setup
-from ui.training_view import job_picker, live_panel, poll_interval
+from ui.training_view import job_picker, place_live_panel
 
 projector_css()
 st.title("Training lab")
@@ -56,13 +55,13 @@ for line in setup_notes(form) if form else ():
     st.warning(escape(line), icon=":material/info:")
 
 if job is not None:
-    # The polled live panel sits alone in a container of its own.  When a fragment rerun queued behind a full
-    # rerun starts before that run's output has been sent, Streamlit (1.67) drops the full run's fragment
-    # deltas; the browser then removes the stale fragment block and closes the gap, and the fragment's next
-    # deltas land on whatever came after it: the Results heading was overwritten (or the page died with
-    # "'setIn' cannot be called on an ElementNode").  Inside its own container the gap closes there only.
+    # The live panel sits alone in a container of its own.  When a fragment rerun queued behind a full rerun
+    # starts before that run's output has been sent, Streamlit (1.67) drops the full run's fragment deltas;
+    # the browser then removes the stale fragment block and closes the gap, and the fragment's next deltas
+    # land on whatever came after it (the Results heading was overwritten).  Inside its own container the gap
+    # closes there only; and once the job has finished the panel is no fragment at all (place_live_panel).
     with st.container(key="t_live"):
-        st.fragment(live_panel, run_every=poll_interval(job))(manager, token, job.id, job.status in FINISHED)
+        place_live_panel(manager, token, job)
     results_section(manager, token, job)
 
 with st.expander("Load a checkpoint"):

@@ -81,15 +81,31 @@ def poll_interval(job: JobSnapshot) -> float | None:
     return 2.0 if job.status == JobStatus.QUEUED else live
 
 
-def live_panel(manager: JobManager, token: str, job_id: str, page_shows_finished: bool = False) -> None:
-    """Status, controls, race strip and charts of one job (a fragment polled while it runs: its own error
-    boundary, since a fragment's reruns do not pass through app.py's).  ``page_shows_finished``: the page
-    run that placed this fragment already saw the job finished (and drew its results)."""
+def live_panel(manager: JobManager, token: str, job_id: str, polled: bool = False) -> None:
+    """Status, controls, race strip and charts of one job: a fragment polled while the job runs or replays
+    (its own error boundary, since a fragment's reruns do not pass through app.py's), drawn by the page run
+    itself once there is nothing to poll (``place_live_panel``); ``polled``: drawn by the fragment."""
     with guard("This job's progress"):
-        _live_panel(manager, token, job_id, page_shows_finished)
+        _live_panel(manager, token, job_id, polled)
 
 
-def _live_panel(manager: JobManager, token: str, job_id: str, page_shows_finished: bool = False) -> None:
+def place_live_panel(manager: JobManager, token: str, job: JobSnapshot) -> None:
+    """The live panel, polled only while there is something to poll.
+
+    A finished job's panel is drawn by the page run, not by a fragment: with Streamlit 1.67 a fragment poll
+    that reaches the server while the page run drawing the results is still being sent makes the server
+    drop that run's fragment output, and the browser then loses its place in the page (the Results heading
+    overwritten, or "Cannot set a node at a delta path" and a page that never shows the results).  With no
+    fragment on the page, such a stale poll finds nothing to run.
+    """
+    every = poll_interval(job)
+    if every is None:
+        live_panel(manager, token, job.id)
+    else:
+        st.fragment(live_panel, run_every=every)(manager, token, job.id, polled=True)
+
+
+def _live_panel(manager: JobManager, token: str, job_id: str, polled: bool) -> None:
     job = manager.snapshot(job_id, token)
     if job is None:
         st.warning("This job is no longer available (finished jobs are kept for a limited time).")
@@ -106,10 +122,10 @@ def _live_panel(manager: JobManager, token: str, job_id: str, page_shows_finishe
             charts(shown, stacked=True)
     else:
         charts(shown, stacked=False)
-    if job.status in FINISHED and not replaying and not page_shows_finished:
-        # A full rerun when the job finishes: it stops the polling and draws the results section.  Asked
-        # again at every poll until a page run has drawn them: a full rerun can be lost (replaced by a
-        # newer rerun), and remembering "asked once" left a student polling a finished job, no results.
+    if polled and job.status in FINISHED and not replaying:
+        # The job has finished (or its replay has ended): a page run draws the results and places the panel
+        # without a fragment, which stops the polling.  Asked at every poll until one does: a page run can be
+        # lost (replaced by a newer one), and a student was then left polling a finished job, no results.
         st.rerun(scope="app")
 
 

@@ -84,6 +84,8 @@ def start(page, app_url: str, epochs: int) -> None:
 
 def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen(projector, app_url):
     page = projector
+    sent = []  # what the page sends the server: a polled panel sends a rerun request every half second
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
     start(page, app_url, epochs=6)
     page.wait_for_function(f"() => ({POINTS_JS})() > 0", timeout=120_000)
     # The first point can now arrive in the very rerun that answers Start; a job this small may even
@@ -92,11 +94,16 @@ def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen
     for key in ("t_chart_train_loss", "t_chart_test_acc"):
         assert on_screen(box(page, f".st-key-{key} .js-plotly-plot")), f"{key} is below the fold"
     page.get_by_role("heading", name="Results").wait_for(timeout=180_000)
-    # The polled panel is the only thing in its container (app_pages/training_lab.py says why): a stray
+    # The live panel is the only thing in its container (app_pages/training_lab.py says why): a stray
     # fragment rerun after the full one can then only redraw the panel, never overwrite what follows it.
     live = page.locator(".st-key-t_live")
     assert live.get_by_text("Finished").count() == 1 and live.get_by_role("heading", name="Results").count() == 0
-    assert page.evaluate("document.querySelector('.st-key-t_live').children.length") == 1
+    assert live.locator('[data-testid="stTable"], [data-testid="stDownloadButton"]').count() == 0
+    # Once finished, the panel is drawn by the page run, no longer polled: the page goes quiet.
+    wait_for_app(page)
+    before = len(sent)
+    page.wait_for_timeout(2500)
+    assert len(sent) == before, f"{len(sent) - before} requests sent by a finished job's page"
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(500)
     view = box(page, '[class*="st-key-t_nv_fig_"] .js-plotly-plot')  # the finished job's network view
