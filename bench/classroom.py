@@ -189,16 +189,18 @@ def _drive_pages(base: str, students: list[Student], deadline: float, screenshot
             page.wait_for_timeout(800)
             page.get_by_role("button", name="Start training").click()
         for k, (page, st) in enumerate(zip(pages, students, strict=True)):
+            # Each page is judged on its own: one student who never sees results does not hide the others.
             remaining = max(1.0, deadline - time.monotonic())
             if page.get_by_text("Waiting in the queue").count():
                 st.saw_queue = True
             try:
                 page.get_by_role("heading", name="Results").wait_for(timeout=remaining * 1000)
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - a stuck student is data for the report
+                st.errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 if screenshot is not None:  # what the student saw instead, for the report
                     page.screenshot(path=str(screenshot.with_name(f"{screenshot.stem}-stuck-{k}.png")),
                                     full_page=True)
-                raise
+                continue
             st.finished = st.results_shown = True
             if page.locator('[data-testid="stException"]').count():
                 st.errors.append(page.locator('[data-testid="stException"]').first.inner_text())
