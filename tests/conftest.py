@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ACTVIZ_TESTING", "1")
+# Figures built from plain dicts skip Plotly's validation when served; under the tests every one is validated.
+os.environ.setdefault("ACTVIZ_STRICT_FIGURES", "1")
 # Tests keep jobs in memory unless they give a state folder themselves (never the developer's ./state).
 os.environ.pop("ACTVIZ_STATE_DIR", None)
 

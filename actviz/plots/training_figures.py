@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from actviz import activations
 from actviz.plots.curve_figures import colour
+from actviz.plots.plain_figures import axis_names, cell_axes, grid_layout, plain_figure
 from actviz.plots.plaintext import plain
 from actviz.training.config import RunProgress
 
@@ -19,6 +21,11 @@ METRICS = (("train_loss", "Train loss", "loss"), ("test_loss", "Test loss", "los
            ("test_acc", "Test accuracy", "accuracy"))
 REGRESSION_METRICS = (("train_loss", "Train loss (MSE)", "loss"), ("test_loss", "Test loss (MSE)", "loss"),
                       ("test_r2", "Test R²", "R²"))
+
+
+# Plotly's "Blues" written out: validation would expand the name; unvalidated, plotly.js would read its own,
+# different "Blues".
+BLUES = [list(stop) for stop in plotly.colors.get_colorscale("Blues")]
 
 
 def metrics_for(task: str) -> tuple[tuple[str, str, str], ...]:
@@ -46,8 +53,8 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
     show up well before the first epoch ends.  Without ``legend`` the page's race strip (coloured chips,
     one per run) is the key; a legend, when drawn, sits below the x-axis title, never over it.
     """
-    fig = go.Figure()
     hues = run_hues(runs)
+    data: list[dict] = []
     for i, r in enumerate(runs):
         epochs = [h.epoch for h in r.history]
         values = [getattr(h, metric) for h in r.history]
@@ -58,32 +65,33 @@ def metric_figure(runs: Sequence[RunProgress], metric: str, title: str, y_title:
             if epochs:
                 live.insert(0, (done, values[-1]))
             xs, ys = zip(*live, strict=False)
-            fig.add_trace(go.Scatter(x=np.asarray(xs), y=_clean(ys), mode="lines", name=r.label,
-                                     legendgroup=r.key, line={"color": colour(hues[i]), "width": 1.5},
-                                     meta={"run": i, "series": "live"}, showlegend=not epochs,
-                                     hovertemplate="epoch %{x:.2f}: %{y:.4f}<extra>" + r.label + "</extra>"))
+            data.append({"type": "scatter", "x": np.asarray(xs), "y": _clean(ys), "mode": "lines", "name": r.label,
+                         "legendgroup": r.key, "line": {"color": colour(hues[i]), "width": 1.5},
+                         "meta": {"run": i, "series": "live"}, "showlegend": not epochs,
+                         "hovertemplate": "epoch %{x:.2f}: %{y:.4f}<extra>" + r.label + "</extra>"})
         if epochs:
-            fig.add_trace(go.Scatter(x=np.asarray(epochs), y=_clean(values), mode="lines+markers", name=r.label,
-                                     legendgroup=r.key, line={"color": colour(hues[i]), "width": 2.4},
-                                     marker={"size": 6}, meta={"run": i, "series": metric},
-                                     hovertemplate="epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"))
-    fig.update_layout(title={"text": title, "font": {"size": 14}, "y": 0.98, "yanchor": "top"}, height=height,
-                      margin={"l": 54, "r": 10, "t": 30, "b": 100 if legend else 36}, hovermode="x unified",
-                      showlegend=legend,  # at the very bottom of the figure, below the x-axis title
-                      legend={"orientation": "h", "yanchor": "bottom", "yref": "container", "y": 0.0, "x": 0})
-    fig.update_xaxes(title_text="epoch", rangemode="tozero", title_standoff=4)
+            data.append({"type": "scatter", "x": np.asarray(epochs), "y": _clean(values), "mode": "lines+markers",
+                         "name": r.label, "legendgroup": r.key, "line": {"color": colour(hues[i]), "width": 2.4},
+                         "marker": {"size": 6}, "meta": {"run": i, "series": metric},
+                         "hovertemplate": "epoch %{x}: %{y:.4f}<extra>" + r.label + "</extra>"})
+    xaxis: dict = {"title": {"text": "epoch", "standoff": 4}, "rangemode": "tozero"}
     if max_epochs:
-        fig.update_xaxes(range=[0, max_epochs])
-    fig.update_yaxes(title_text=y_title)
+        xaxis["range"] = [0, max_epochs]
+    yaxis: dict = {"title": {"text": y_title}}
     if metric.endswith("acc"):
-        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+        yaxis.update(tickformat=".0%", range=[0, 1.02])
     elif metric.endswith("r2"):  # R² is at most 1; a bad fit goes below 0, so only the top is fixed
-        values = [getattr(h, metric, math.nan) for r in runs for h in r.history]
-        low = min([v for v in values if v is not None and math.isfinite(v)] + [0.0])
-        fig.update_yaxes(range=[max(low, -1.0) - 0.05, 1.02])
+        scores = [getattr(h, metric, math.nan) for r in runs for h in r.history]
+        low = min([v for v in scores if v is not None and math.isfinite(v)] + [0.0])
+        yaxis["range"] = [max(low, -1.0) - 0.05, 1.02]
     else:
-        fig.update_yaxes(rangemode="tozero")
-    return fig
+        yaxis["rangemode"] = "tozero"
+    return plain_figure(data, {
+        "title": {"text": title, "font": {"size": 14}, "y": 0.98, "yanchor": "top"}, "height": height,
+        "margin": {"l": 54, "r": 10, "t": 30, "b": 100 if legend else 36}, "hovermode": "x unified",
+        "showlegend": legend,  # at the very bottom of the figure, below the x-axis title
+        "legend": {"orientation": "h", "yanchor": "bottom", "yref": "container", "y": 0.0, "x": 0},
+        "xaxis": xaxis, "yaxis": yaxis})
 
 
 def grad_norm_heatmaps(runs: Sequence[RunProgress], layer_names: Sequence[str], row_height: int = 260) -> go.Figure:
@@ -224,23 +232,21 @@ def confusion_figure(labels: Sequence[str], matrices: Sequence[Sequence[Sequence
         acc = float(np.trace(a) / a.sum()) if a.sum() else math.nan
         # Two lines: "PReLU [learned init]: 92.7% correct" ran into its neighbours at 150 % zoom.
         titles.append(f"{plain(label)}<br>{acc:.1%} correct")
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
-                        vertical_spacing=min(0.3, 160 / (row_height * rows)) if rows > 1 else 0.1)
+    layout = grid_layout(rows, cols, titles, 0.09, min(0.3, 160 / (row_height * rows)) if rows > 1 else 0.1)
     names = [plain(c) for c in class_names]  # a CSV's class names: text, never Plotly's HTML
     k = len(names)
-    for i, m in enumerate(matrices):
-        a = np.asarray(m, dtype=np.int64)
-        fig.add_trace(go.Heatmap(
-            z=a, x=names, y=names, colorscale="Blues", showscale=False, zmin=0, texttemplate="%{z}",
-            meta={"run": i, "series": "confusion"},
-            hovertemplate="true %{y}, predicted %{x}: %{z} test samples<extra>" + plain(labels[i]) + "</extra>"),
-            row=i // cols + 1, col=i % cols + 1)
-    fig.update_yaxes(autorange="reversed", type="category", title_text="true class", title_standoff=2)
-    fig.update_xaxes(type="category", title_text="predicted", title_standoff=2, side="bottom")
-    fig.update_layout(title={"text": "Test confusion matrices (counts; rows = true class)", "font": {"size": 15}},
-                      height=row_height * rows + 70 + 8 * max(0, k - 4),
-                      margin={"l": 60, "r": 10, "t": 90, "b": 40})
-    return fig
+    data = [{"type": "heatmap", "z": np.asarray(m, dtype=np.int64), "x": names, "y": names, "colorscale": BLUES,
+             "showscale": False, "zmin": 0, "texttemplate": "%{z}", "meta": {"run": i, "series": "confusion"},
+             "hovertemplate": "true %{y}, predicted %{x}: %{z} test samples<extra>" + plain(labels[i]) + "</extra>",
+             **cell_axes(i)}
+            for i, m in enumerate(matrices)]
+    for name in axis_names(layout, "y"):
+        layout[name].update(autorange="reversed", type="category", title={"text": "true class", "standoff": 2})
+    for name in axis_names(layout, "x"):
+        layout[name].update(type="category", title={"text": "predicted", "standoff": 2}, side="bottom")
+    layout.update(title={"text": "Test confusion matrices (counts; rows = true class)", "font": {"size": 15}},
+                  height=row_height * rows + 70 + 8 * max(0, k - 4), margin={"l": 60, "r": 10, "t": 90, "b": 40})
+    return plain_figure(data, layout)
 
 
 def history_frame(runs: Sequence[RunProgress]) -> pd.DataFrame:
