@@ -1,4 +1,4 @@
-"""The lab's hot figure builders write plain dicts and skip Plotly's validation (30x faster); the tests
+"""The hot figure builders (the gallery's chart, the lab's live charts) write plain dicts and skip Plotly's validation (30x faster); the tests
 validate every figure.  Here both ways must give exactly the same figure, and a misspelt property must
 fail under the tests."""
 
@@ -9,7 +9,9 @@ import json
 import plotly.io as pio
 import pytest
 
+from actviz.activations import choice, curves
 from actviz.plots import training_figures as tf
+from actviz.plots.curve_figures import activation_figure
 from actviz.plots.plain_figures import STRICT_ENV, grid_layout, plain_figure
 from actviz.training.config import EpochRecord, RunProgress, RunStatus
 
@@ -31,6 +33,20 @@ BUILDERS = {
                                                             ["setosa", "versicolor", "<i>v</i>"], row_height=230))
        for n in (1, 2, 4, 7)},
 }
+
+
+
+def _curves(*names: str) -> list[curves.Curve]:
+    return [curves.compute_curve(choice.custom(n, {}) if "(" in n else choice.choose(n), -5.0, 5.0, 1000)
+            for n in names]
+
+
+GALLERY = {"two": ("sigmoid", "swish"), "six": ("sigmoid", "tanh", "relu", "gelu", "elu", "mish"),
+           "undefined and a pole": ("log(x)", "1/(x)"), "a training band": ("relu", "rrelu"), "none": ()}
+BUILDERS.update({
+    f"gallery {name}, {layout}, eps {eps}, f'' {d2}": (
+        lambda names=names, layout=layout, eps=eps, d2=d2: activation_figure(_curves(*names), d2, layout, eps))
+    for name, names in GALLERY.items() for layout in ("overlay", "grid") for eps in (0.0, 0.05) for d2 in (False, True)})
 
 
 def _as_sent(fig) -> dict:
