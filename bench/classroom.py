@@ -83,6 +83,7 @@ class Student:
     arrival_s: float = 0.0   # when this student opens the link, from the start of the lesson
     together: threading.Barrier | None = None  # pressing the teacher's preset: Start when the others are ready
     latencies: list[float] = field(default_factory=list)
+    moved_at: list[float] = field(default_factory=list)  # when each slider move was sent (monotonic)
     saw_queue: bool = False
     finished: bool = False
     results_shown: bool = False
@@ -99,6 +100,7 @@ def protocol_student(base: str, st: Student, deadline: float) -> None:
         st.errors += r.exceptions
         for k in range(3):
             time.sleep(pace.uniform(*THINK_S))
+            st.moved_at.append(time.monotonic())
             r = s.set_slider("g_p_swish_beta", 0.5 + 0.25 * ((st.index + k) % 30))
             st.latencies.append(r.seconds)
             st.errors += r.exceptions
@@ -171,6 +173,7 @@ def _drive_pages(base: str, students: list[Student], deadline: float, screenshot
             page.wait_for_selector(".js-plotly-plot", timeout=120_000)
             slider = page.locator('[data-testid="stSlider"]').filter(has_text="beta").get_by_role("slider")
             t0 = time.perf_counter()
+            st.moved_at.append(time.monotonic())
             slider.focus()
             page.keyboard.press("ArrowRight")
             page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
@@ -339,6 +342,10 @@ def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int =
         "errors": [f"student {st.index}: {e}" for st in crowd for e in st.errors],
         "finished": sum(st.finished for st in crowd), "results_shown": sum(st.results_shown for st in crowd),
         "saw_queue": sum(st.saw_queue for st in crowd),
+        # The slowest slider moves: when (seconds into the lesson), how long, and from whom (the tail's story).
+        "slowest": sorted(({"t_s": round(m - t0, 1), "ms": round(1e3 * x), "browser": st.index < browsers}
+                           for st in crowd for m, x in zip(st.moved_at, st.latencies, strict=False)),
+                          key=lambda sample: -sample["ms"])[:6],
         "idle_p50_ms": 1e3 * pct(idle, 50), "idle_p95_ms": 1e3 * pct(idle, 95),
         "load_p50_ms": 1e3 * pct(loaded, 50), "load_p95_ms": 1e3 * pct(loaded, 95),
         "burst_p50_ms": 1e3 * pct(burst, 50), "burst_p95_ms": 1e3 * pct(burst, 95), "burst_sessions": len(burst),
