@@ -376,7 +376,7 @@ def main() -> None:
                 raise SystemExit("the server did not become healthy")
             time.sleep(0.5)
         # The students' side (this client and its Chromium, started below) would run on their own laptops:
-        # on the server's box it yields the CPU to the server (the job workers yield at nice 5).
+        # on the server's box it yields the CPU to the server (the job workers yield at nice 15).
         os.nice(LOAD_NICE)
         report = run("http://127.0.0.1:8501", proc.pid, log_path, students=12 if args.quick else 30,
                      screenshot=ROOT / "test-artifacts" / "classroom.png",

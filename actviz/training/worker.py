@@ -41,7 +41,7 @@ from actviz.errors import InputError
 PRELOAD = ["actviz.training.worker", "actviz.training.engine", "actviz.training.resume", "actviz.data.datasets",
            "actviz.network.checkpoint", "actviz.network.diagnostics", "actviz.views.gradient_flow", "sklearn.datasets",
            "pandas", "sympy", "torch._dynamo", "torch.distributed", "torch.onnx"]
-NICE = 5                      # jobs yield the CPU to the web process first
+NICE = 15                     # jobs yield the CPU to the web process first
 MARGIN_BYTES = 384 * 2**20    # thread stacks, allocator arenas and library mappings the estimate does not count
 OOM_MARKERS = ("can't allocate memory", "not enough memory", "DefaultCPUAllocator", "std::bad_alloc",
                "Cannot allocate memory")

@@ -30,7 +30,7 @@ def payload(cfg: TrainConfig) -> dict:
 
 @pytest.fixture
 def actor(monkeypatch):
-    monkeypatch.setattr(ray_actor, "_prepared", True)  # no nice(5) or allocator change for the test process
+    monkeypatch.setattr(ray_actor, "_prepared", True)  # no nice(15) or allocator change for the test process
     monkeypatch.setattr(ray_actor, "WATCH_S", 0.05)
     threads = torch.get_num_threads()
     ended = []

@@ -238,3 +238,18 @@ def test_a_job_computing_far_beyond_its_estimate_is_stopped(make, monkeypatch):
     snap = mgr.snapshot(job_id, "alice")
     assert snap.status == JobStatus.CANCELLED and "far beyond its estimate" in snap.error
     assert snap.runs[0].history  # what it learned so far is kept
+
+
+def test_a_training_worker_yields_the_cpu_to_the_web_process(make):
+    """Jobs run niced well below the server (pages stay quick while a class trains; a job loses CPU only
+    while pages are drawn): the worker's priority, read from the running process."""
+    from actviz.training import worker
+
+    mgr = make()
+    job_id, _ = mgr.submit(config(epochs=1000, acts=("relu",)), "alice")
+    wait_for(lambda: len(mgr.snapshot(job_id, "alice").runs[0].history) >= 1, what="an epoch")
+    pids = mgr.backend.pool.pids("job")
+    assert pids
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {os.getpriority(os.PRIO_PROCESS, 0) + worker.NICE}
+    assert worker.NICE >= 10
+    mgr.cancel(job_id, "alice")
