@@ -1,6 +1,6 @@
-"""The hot figure builders (the gallery's chart, the lab's live charts) write plain dicts and skip Plotly's validation (30x faster); the tests
-validate every figure.  Here both ways must give exactly the same figure, and a misspelt property must
-fail under the tests."""
+"""The hot figure builders (the gallery's chart, the lab's live charts) write plain dicts and skip Plotly's
+validation (30x faster); the tests validate every figure.  Here both ways must give exactly the same figure,
+and a misspelt property must fail under the tests."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ GALLERY = {"two": ("sigmoid", "swish"), "six": ("sigmoid", "tanh", "relu", "gelu
 BUILDERS.update({
     f"gallery {name}, {layout}, eps {eps}, f'' {d2}": (
         lambda names=names, layout=layout, eps=eps, d2=d2: activation_figure(_curves(*names), d2, layout, eps))
-    for name, names in GALLERY.items() for layout in ("overlay", "grid") for eps in (0.0, 0.05) for d2 in (False, True)})
+    for name, names in GALLERY.items()
+    for layout in ("overlay", "grid") for eps in (0.0, 0.05) for d2 in (False, True)})
 
 
 def _as_sent(fig) -> dict:
