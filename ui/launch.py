@@ -45,9 +45,9 @@ def _warm_workers() -> None:
 
 def _freeze_long_lived_objects() -> None:
     """Import what the pages import, then move every object the process holds so far out of the garbage
-    collector's reach (``gc.freeze``).  Half a million objects are modules' (torch, Plotly, Streamlit,
+    collector's reach (``gc.freeze``).  About 280,000 objects are modules' (torch, Plotly, Streamlit,
     pandas) and live as long as the server; each full collection walked all of them, stopping every
-    session for 50-260 ms, several times a second while a class arrived."""
+    session for 50-260 ms, several times within a few seconds while a class arrived."""
     import ast
     import gc
     import importlib

@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from actviz.activations.curves import Curve, saturated_intervals
-from actviz.plots.plain_figures import axis_names, cell_axes, grid_layout, plain_figure
+from actviz.plots.plain_figures import axis_names, cell_axes, cell_suffix, grid_layout, plain_figure
 
 # Colour-blind-safe qualitative palette (Okabe-Ito, then Plotly's), stable per position.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
@@ -98,8 +98,8 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
                          "dash": dash, "width": 2.4 if attr == "y" else 1.8},
                 "meta": {"activation": curve.choice.key, "series": attr},
                 "hovertemplate": f"{sym}(%{{x:.3f}}) = %{{y:.4g}}<extra>{curve.label}</extra>", **axes})
-        xref = f"x{'' if i == 0 else i + 1}" if grid else "x"
-        yref = f"y{'' if i == 0 else i + 1} domain" if grid else "y domain"
+        suffix = cell_suffix(i) if grid else ""
+        xref, yref = f"x{suffix}", f"y{suffix} domain"
         zones = saturated_intervals(curve.x, curve.dy, saturation_eps)
         if lanes:
             lane = len(curves) - 1 - i  # first activation on top
@@ -159,7 +159,7 @@ def activation_figure(curves: Sequence[Curve], show_d2: bool = False, layout: st
         for name in (*axis_names(fig_layout, "x"), *axis_names(fig_layout, "y")):
             fig_layout[name].update(axis_style)
         for i, curve in enumerate(curves):
-            suffix = "" if i == 0 else str(i + 1)
+            suffix = cell_suffix(i)
             if i + cols >= len(curves):
                 fig_layout[f"xaxis{suffix}"]["title"] = {"text": "x"}
             y_range = _clipped_y_range([curve], orders)

@@ -55,7 +55,11 @@ def axis_names(layout: dict[str, Any], letter: str) -> list[str]:
     return [k for k in layout if k.startswith(f"{letter}axis")]
 
 
+def cell_suffix(index: int) -> str:
+    """The number Plotly gives the axes of the grid's cell ``index`` (row-major, from 0): "", "2", "3" …"""
+    return "" if index == 0 else str(index + 1)
+
+
 def cell_axes(index: int) -> dict[str, str]:
-    """The axes a trace in the grid's cell ``index`` (row-major, from 0) is drawn on."""
-    suffix = "" if index == 0 else str(index + 1)
-    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+    """The axes a trace in the grid's cell ``index`` is drawn on."""
+    return {"xaxis": f"x{cell_suffix(index)}", "yaxis": f"y{cell_suffix(index)}"}
