@@ -52,7 +52,9 @@ def _freeze_long_lived_objects() -> None:
     import gc
     import importlib
 
-    for script in (ROOT / "app.py", *sorted((ROOT / "app_pages").glob("*.py"))):
+    from ui.pages import PAGES
+
+    for script in (ROOT / "app.py", *(ROOT / page.path for page in PAGES)):
         for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 importlib.import_module(node.module)
