@@ -45,3 +45,31 @@ def test_thirty_students_share_the_server_fairly_and_nothing_leaks(chromium):
     assert jobs["freed"] >= jobs["queued"], "every job was freed after its TTL"
     growth = report["rss_after_mb"] - report["rss_before_mb"]
     assert growth <= max(150.0, 0.5 * (report["rss_peak_mb"] - report["rss_before_mb"])), report
+
+
+def test_the_load_generators_browser_yields_the_cpu_to_the_server():
+    """Chromium's processes (found by name below the benchmark's process) get a low priority, and a session
+    of their own gets the lowest (kernel autogroup): a stand-in 'chromium' child that starts its own session
+    as Chromium does.  The server's processes, started by the same benchmark, keep theirs."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    body = ("import os, sys, time; open('/proc/self/comm', 'w').write(sys.argv[1]); "
+            "os.setsid() if sys.argv[2] == 'session' else None; print('ready', flush=True); time.sleep(30)")
+    browser = subprocess.Popen([sys.executable, "-c", body, "chromium-test", "session"], stdout=subprocess.PIPE)
+    server = subprocess.Popen([sys.executable, "-c", body, "python", "stay"], stdout=subprocess.PIPE)
+    try:
+        assert browser.stdout.readline() == b"ready\n" and server.stdout.readline() == b"ready\n"
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        classroom.yield_cpu_to_server(nice=max(own, 10))
+        assert os.getpriority(os.PRIO_PROCESS, browser.pid) == max(own, 10)
+        assert os.getpriority(os.PRIO_PROCESS, server.pid) == own
+        group = Path(f"/proc/{browser.pid}/autogroup")
+        if group.exists():  # kernels built with autogroup scheduling
+            assert group.read_text().split()[-1] == "19"
+            assert Path(f"/proc/{server.pid}/autogroup").read_text() == Path("/proc/self/autogroup").read_text()
+    finally:
+        for proc in (browser, server):
+            proc.kill()
+            proc.wait()
