@@ -111,6 +111,13 @@ def _live_panel(manager: JobManager, token: str, job_id: str, polled: bool) -> N
         st.warning("This job is no longer available (finished jobs are kept for a limited time).")
         return
     shown, replaying = _replayed(job)
+    if polled and job.status in FINISHED and not replaying:
+        # The job has finished (or its replay has ended): a page run draws the results and places the panel
+        # without a fragment, which stops the polling.  Asked at every poll until one does: a page run can be
+        # lost (replaced by a newer one), and a student was then left polling a finished job, no results.
+        # Asked before drawing: the page run draws the finished panel anyway, and drawing it here too (the
+        # trained network's view above all) cost each student ~0.2 s of the web process as a class finished.
+        st.rerun(scope="app")
     control_row(manager, token, job, shown, replaying)
     race_strip(shown)
     two_d = network_view.unsupported(job.config) is None and job.status != JobStatus.QUEUED
@@ -122,11 +129,6 @@ def _live_panel(manager: JobManager, token: str, job_id: str, polled: bool) -> N
             charts(shown, stacked=True)
     else:
         charts(shown, stacked=False)
-    if polled and job.status in FINISHED and not replaying:
-        # The job has finished (or its replay has ended): a page run draws the results and places the panel
-        # without a fragment, which stops the polling.  Asked at every poll until one does: a page run can be
-        # lost (replaced by a newer one), and a student was then left polling a finished job, no results.
-        st.rerun(scope="app")
 
 
 def _replayed(job: JobSnapshot) -> tuple[JobSnapshot, bool]:
