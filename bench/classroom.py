@@ -12,7 +12,8 @@ Start together when the teacher says so (within a second) (a person reads the ch
 move redraws; a script firing 100 reruns in the same instant measures the length of the queue it made, and
 on one web process its ratio to the idle time is about the number of requests, however fast each one is).
 That instant is measured too, as the *burst*: every protocol student moves a slider at the same moment
-(reported, no target).
+(reported, no target).  The ratios compare the protocol students' moves with a protocol session's idle
+moves; the Chromium students' moves, which include their own page's drawing, are listed beside them.
 
 ``python bench/classroom.py [--json] [--quick]`` starts the server itself and prints the report the
 benchmark quotes; tests/test_classroom.py runs the same scenario and asserts on it.
@@ -40,6 +41,7 @@ THINK_S = (1.0, 3.0)   # a student looks at the redrawn chart this long before m
 EPOCHS = 4
 LOAD_NICE = 10         # the load generator's CPU priority on the server's box (see main)
 HIDDEN = "8"
+IDLE_MOVES = 30        # the reference: a p95 of ten moves was their slowest one (90-260 ms within one day)
 # Fast TTLs so that the "afterwards" part of the scenario fits in a test.
 SERVER_ENV = {"ACTVIZ_WORKER_IDLE_S": "2", "ACTVIZ_JOB_TTL_S": "25", "ACTVIZ_SESSION_TTL_S": "4",
               "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "3"}
@@ -334,7 +336,7 @@ def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int =
     time.sleep(3.0)
     log_offset = log_path.stat().st_size if log_path.exists() else 0
     threads0, rss0 = proc_stats(pid)
-    idle = _idle_latencies(base, 10)
+    idle = _idle_latencies(base, IDLE_MOVES)
     burst = _burst_latencies(base, students - browsers)
 
     samples: list[tuple[int, int]] = []
@@ -385,7 +387,11 @@ def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int =
             urllib.request.urlopen(base + "/", timeout=5).read()
     threads1, rss1 = proc_stats(pid)
     jobs = _job_log(log_path, log_offset)
-    loaded = [x for st in crowd for x in st.latencies]
+    # Like for like with the idle reference (a protocol session): the protocol students' moves.  A Chromium
+    # student's move also includes its own page's drawing (~150 ms at idle), on a browser that here yields
+    # the CPU to the server it would not share on a laptop: reported beside, not mixed in.
+    loaded = [x for st in crowd[browsers:] for x in st.latencies]
+    in_browsers = [x for st in crowd[:browsers] for x in st.latencies]
     distinct = len({st.seed for st in crowd})
     peak_rss = max((r for _, r in samples), default=rss0)
 
@@ -404,6 +410,8 @@ def run(base: str, pid: int, log_path: Path, students: int = 30, browsers: int =
                           key=lambda sample: -sample["ms"])[:6],
         "idle_p50_ms": 1e3 * pct(idle, 50), "idle_p95_ms": 1e3 * pct(idle, 95),
         "load_p50_ms": 1e3 * pct(loaded, 50), "load_p95_ms": 1e3 * pct(loaded, 95),
+        "browser_moves_ms": [round(1e3 * x) for x in in_browsers],
+        "all_moves_p95_ms": 1e3 * pct(loaded + in_browsers, 95),
         "burst_p50_ms": 1e3 * pct(burst, 50), "burst_p95_ms": 1e3 * pct(burst, 95), "burst_sessions": len(burst),
         "arrival_s": ARRIVAL_S, "think_s": list(THINK_S), "web_process_cores": web_cores,
         "machine_busy_cores": machine_cores, "cores": os.cpu_count(),
@@ -441,10 +449,12 @@ def main() -> None:
                      browsers=2 if args.quick else 4)
     ratio = report["load_p50_ms"] / report["idle_p50_ms"] if report["idle_p50_ms"] else float("inf")
     p95 = report["load_p95_ms"] / report["idle_p95_ms"] if report["idle_p95_ms"] else float("inf")
+    all_p95 = report["all_moves_p95_ms"] / report["idle_p95_ms"] if report["idle_p95_ms"] else float("inf")
     met = (not report["errors"] and report["finished"] == report["students"] and ratio <= 3.0 and p95 <= 5.0
            and report["rss_peak_mb"] < 1024)
     emit({"metric": "gallery rerun p50 under a classroom of students vs idle (slider moves)", "value": ratio,
           "unit": "ratio", "target": 3.0, "met": met, "p95_ratio": p95, "p95_target": 5.0,
+          "p95_ratio_with_browser_moves": all_p95,
           "web_rss_target_mb": 1024, "load_generator_nice": LOAD_NICE,
           "reference": "idle gallery rerun, same server, same run",
           "ratio_to_reference": ratio, **report}, args.json)
