@@ -55,3 +55,27 @@ def page(chromium):
     pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
     yield pg
     context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, keep what every open page showed: a screenshot in
+    test-artifacts/failed/ and the page's text in the report (CI keeps only the output)."""
+    outcome = yield
+    report = outcome.get_result()
+    browser = item.funcargs.get("chromium") if hasattr(item, "funcargs") else None
+    if report.when != "call" or not report.failed or browser is None:
+        return
+    from tests.system.browser_helpers import ARTIFACTS
+
+    folder = ARTIFACTS / "failed"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in item.name)[:120]
+    pages = [pg for context in browser.contexts for pg in context.pages]
+    for n, pg in enumerate(pages):
+        try:
+            pg.screenshot(path=str(folder / f"{name}-{n}.png"), full_page=True, timeout=10_000)
+            text = pg.inner_text("body", timeout=5_000)
+        except Exception as exc:  # the page may be the reason the test failed
+            text = f"(could not read the page: {exc})"
+        report.sections.append((f"page {n} ({pg.url})", text[:3000]))
