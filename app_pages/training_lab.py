@@ -21,7 +21,13 @@ manager = job_manager()
 token = session_token()
 form = render_setup()  # None when the sidebar failed: its message is there, the jobs below still show
 has_jobs = bool(manager.jobs_for(token))
-intro = st.empty()  # filled only while there is no job (after Start the live panel needs the room)
+# Shown only while there is no job (after Start the live panel needs the room), and drawn before the
+# Start button: a placeholder filled after it is empty while a rerun is drawn, and the button jumped up
+# and back under the pointer (on a busy server long enough for a click to land beside it).
+INTRO = ("Train the same network with different activations from the same initial weights and watch them learn "
+         "side by side. The address holds the setup: copy it to share the lesson (your jobs stay yours; they "
+         "survive a reload of this page).")
+intro = st.caption(INTRO) if not has_jobs else st.empty()  # one element either way: nothing moves
 
 note = preset_note(form) if form else None
 if note:
@@ -44,9 +50,10 @@ with pick_col:
     job = job_picker(manager, token)
 if job is None:
     preload_charts()
-    intro.caption("Train the same network with different activations from the same initial weights and watch "
-                  "them learn side by side. The address holds the setup: copy it to share the lesson (your jobs "
-                  "stay yours; they survive a reload of this page).")
+    if has_jobs:
+        intro.caption(INTRO)
+elif not has_jobs:  # started by this run
+    intro.empty()
 if form is None:
     st.caption("Fix the settings in the sidebar to start a job.")
 elif job is None or not same_setup(form, job.config):

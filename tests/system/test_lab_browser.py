@@ -4,6 +4,8 @@ the network view, Replay, and a teacher's locked and hidden controls."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -80,6 +82,46 @@ def start(page, app_url: str, epochs: int) -> None:
     wait_for_app(page)
     sidebar_ready(page)
     page.get_by_role("button", name="Start training").click()
+
+
+# Where the Start button is after every change the page makes to itself (a MutationObserver measures the
+# layout each time, painted or not: a jump that lasts one frame is still a jump under a pointer).
+WATCH_START_JS = """() => { window.startYs = []; const measure = () => {
+    const b = document.querySelector('.st-key-t_start');
+    if (b) window.startYs.push(Math.round(b.getBoundingClientRect().y)); };
+  new MutationObserver(measure).observe(document.body,
+    {childList: true, subtree: true, attributes: true, characterData: true}); }"""
+
+
+def test_the_start_button_stays_put_while_the_page_reruns_on_a_busy_server(projector, app_url):
+    """On a busy server a rerun's deltas reach the browser spread out.  Anything above Start that is
+    first emptied and filled again later in the run made the button jump up and back under the pointer
+    (a CI run lost a Start click, perhaps that way)."""
+    page = projector
+    # Three processes that keep both cores busy for at most 40 s: the server's runs slow down and their
+    # output arrives in pieces, as under a class.
+    burn = "import time\nend = time.time() + 40\nwhile time.time() < end: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3)]
+    try:
+        page.goto(f"{app_url}/training-lab")
+        wait_for_app(page)
+        sidebar_ready(page)
+        page.wait_for_timeout(1000)
+        page.evaluate(WATCH_START_JS)
+        for hidden in ("8", "16", "4,4", "8"):
+            field = page.get_by_label("Hidden layer sizes", exact=True)
+            field.fill(hidden)
+            field.press("Enter")
+            page.wait_for_timeout(300)
+            wait_for_app(page)
+            page.wait_for_timeout(500)
+    finally:
+        for proc in burners:
+            proc.kill()
+            proc.wait()
+    ys = page.evaluate("() => window.startYs")
+    assert len(ys) > 4 and len(set(ys)) == 1, sorted(set(ys))
+    no_exceptions(page)
 
 
 def test_after_start_the_live_charts_and_the_network_view_fit_a_projector_screen(projector, app_url):
