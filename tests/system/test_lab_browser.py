@@ -3,16 +3,21 @@ the network view, Replay, and a teacher's locked and hidden controls."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-import subprocess
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from actviz.network import checkpoint
-from tests.system.browser_helpers import ARTIFACTS
+from tests.system.browser_helpers import ARTIFACTS, background_process, free_port, wait_healthy
 from tests.system.test_browser import PLOT, no_exceptions, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -93,33 +98,54 @@ WATCH_START_JS = """() => { window.startYs = []; const measure = () => {
     {childList: true, subtree: true, attributes: true, characterData: true}); }"""
 
 
-def test_the_start_button_stays_put_while_the_page_reruns_on_a_busy_server(projector, app_url):
+@contextlib.contextmanager
+def stuttering(pid: int, stopped_s: float = 0.02, running_s: float = 0.004) -> Iterator[None]:
+    """Freeze the process for ``stopped_s`` of every ``stopped_s + running_s``: its work slows down and what
+    it sends leaves in pieces, as from a server busy with a class (without spending the CPU to make it so)."""
+    done = threading.Event()
+
+    def run() -> None:
+        while not done.is_set():
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(stopped_s)
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(running_s)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_the_start_button_stays_put_while_the_page_reruns_on_a_busy_server(projector):
     """On a busy server a rerun's deltas reach the browser spread out.  Anything above Start that is
     first emptied and filled again later in the run made the button jump up and back under the pointer
     (a CI run lost a Start click, perhaps that way)."""
     page = projector
-    # Three processes that keep both cores busy for at most 40 s: the server's runs slow down and their
-    # output arrives in pieces, as under a class.
-    burn = "import time\nend = time.time() + 40\nwhile time.time() < end: pass"
-    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(3)]
-    try:
-        page.goto(f"{app_url}/training-lab")
+    port = free_port()
+    cmd = [sys.executable, "-m", "ui.launch", "--server.headless=true", f"--server.port={port}",
+           "--server.address=127.0.0.1"]
+    with background_process(cmd, {**os.environ, "PYTHONUNBUFFERED": "1"}, f"server-{port}") as server:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, server)
+        page.goto(f"{url}/training-lab")
         wait_for_app(page)
         sidebar_ready(page)
         page.wait_for_timeout(1000)
         page.evaluate(WATCH_START_JS)
-        for hidden in ("8", "16", "4,4", "8"):
-            field = page.get_by_label("Hidden layer sizes", exact=True)
-            field.fill(hidden)
-            field.press("Enter")
-            page.wait_for_timeout(300)
-            wait_for_app(page)
-            page.wait_for_timeout(500)
-    finally:
-        for proc in burners:
-            proc.kill()
-            proc.wait()
-    ys = page.evaluate("() => window.startYs")
+        with stuttering(server.pid):
+            for hidden in ("8", "16", "4,4", "8", "12", "6,6"):
+                field = page.get_by_label("Hidden layer sizes", exact=True)
+                field.fill(hidden)
+                field.press("Enter")
+                page.wait_for_timeout(300)
+                wait_for_app(page, timeout=120_000)
+                page.wait_for_timeout(500)
+        ys = page.evaluate("() => window.startYs")
     assert len(ys) > 4 and len(set(ys)) == 1, sorted(set(ys))
     no_exceptions(page)
 
