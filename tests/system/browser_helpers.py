@@ -83,6 +83,14 @@ def background_process(cmd: list[str], env: dict[str, str], log_name: str) -> It
 def streamlit_server(extra_env: dict[str, str] | None = None, command: list[str] | None = None,
                      port: int | None = None) -> Iterator[str]:
     """Start the app and yield its base URL; the log goes to test-artifacts/ for post-mortems."""
+    with streamlit_process(extra_env, command, port) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def streamlit_process(extra_env: dict[str, str] | None = None, command: list[str] | None = None,
+                      port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`streamlit_server`, yielding the server's process beside its URL."""
     port = port or free_port()
     cmd = command or [sys.executable, "-m", "ui.launch", "--server.headless=true",
                       f"--server.port={port}", "--server.address=127.0.0.1"]
@@ -90,7 +98,7 @@ def streamlit_server(extra_env: dict[str, str] | None = None, command: list[str]
     with background_process(cmd, env, f"server-{port}") as proc:
         base = f"http://127.0.0.1:{port}"
         wait_healthy(base, proc)
-        yield base
+        yield base, proc
 
 
 def launch_chromium(playwright):

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 
 from actviz.network import checkpoint
-from tests.system.browser_helpers import ARTIFACTS, background_process, free_port, wait_healthy
+from tests.system.browser_helpers import ARTIFACTS, streamlit_process
 from tests.system.test_browser import PLOT, no_exceptions, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -126,12 +125,7 @@ def test_the_start_button_stays_put_while_the_page_reruns_on_a_busy_server(proje
     first emptied and filled again later in the run made the button jump up and back under the pointer
     (a CI run lost a Start click, perhaps that way)."""
     page = projector
-    port = free_port()
-    cmd = [sys.executable, "-m", "ui.launch", "--server.headless=true", f"--server.port={port}",
-           "--server.address=127.0.0.1"]
-    with background_process(cmd, {**os.environ, "PYTHONUNBUFFERED": "1"}, f"server-{port}") as server:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, server)
+    with streamlit_process() as (url, server):
         page.goto(f"{url}/training-lab")
         wait_for_app(page)
         sidebar_ready(page)
