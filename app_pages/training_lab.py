@@ -50,8 +50,6 @@ with pick_col:
     job = job_picker(manager, token)
 if job is None:
     preload_charts()
-    if has_jobs:
-        intro.caption(INTRO)
 elif not has_jobs:  # started by this run
     intro.empty()
 if form is None:
