@@ -404,7 +404,10 @@ def test_a_copied_address_gives_a_fresh_browser_the_form_and_none_of_the_jobs(ch
     student = chromium.new_context(viewport=PROJECTOR).new_page()
     student.goto(address)
     wait_for_app(student)
-    student.locator(".st-key-t_hidden input").wait_for(timeout=30_000)
+    # A number box first shows its minimum for a moment (Streamlit mounts it with its default, then applies
+    # the value the session holds: 0.000001, then 0.05 on every fresh load): read the settled value.
+    student.wait_for_function("() => (document.querySelector('.st-key-t_lr input') || {}).value === '0.05'",
+                              timeout=30_000)
     assert student.locator(".st-key-t_hidden input").input_value() == "6,3"
     assert float(student.locator(".st-key-t_lr input").input_value()) == pytest.approx(0.05)
     chosen = student.locator(".st-key-t_act").inner_text()
